@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The root click group; subcommands are imported lazily so ``--help`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+__all__ = ["cli", "main"]
+
+#: Subcommand name -> "module:attribute" (relative to ``spherex_dask.cli``).
+COMMANDS: dict[str, str] = {
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attr = COMMANDS[cmd_name].split(":")
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            command: click.Command = getattr(module, attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Logging level of spherex_dask's messages.",
+)
+@click.version_option(package_name="spherex_dask")
+def cli(log_level: str) -> None:
+    """Organise and process SPHEREx data: registry, datastore and pipelines on Dask."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("spherex_dask")
+    root.addHandler(handler)
+    root.setLevel(log_level.upper())
+
+
+def main() -> None:
+    """Entry point of the ``spherex-dask`` console script."""
+    cli(prog_name="spherex-dask")
