@@ -32,6 +32,7 @@ leaf also inherits the matching built-in exception, so generic ``except LookupEr
     ├── FormatterError(ValueError)
     │   └── UnknownFormatterError(LookupError)
     ├── IngestError(ValueError)
+    ├── OutputExistsError(FileExistsError) a file to write exists and overwrite was not asked
     ├── PipelineError(ValueError)
     │   ├── PipelineDefinitionError
     │   └── MissingPrerequisiteError(LookupError)
@@ -63,6 +64,7 @@ __all__ = [
     "MissingCollectionError",
     "MissingDatasetTypeError",
     "MissingPrerequisiteError",
+    "OutputExistsError",
     "PipelineDefinitionError",
     "PipelineError",
     "QueryError",
@@ -207,6 +209,10 @@ class UnknownFormatterError(FormatterError, LookupError):
 
 class IngestError(SpherexDaskError, ValueError):
     """Ingest failed; nothing was registered or transferred."""
+
+
+class OutputExistsError(SpherexDaskError, FileExistsError):
+    """A file to be written exists already and overwriting was not requested."""
 
 
 class PipelineError(SpherexDaskError, ValueError):

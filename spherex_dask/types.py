@@ -340,8 +340,11 @@ class DatasetRef:
         deterministic: bool = True,
     ) -> DatasetRef:
         """Create a ref with a deterministic UUID5 id (or a random UUID4)."""
+        # Only the dataset type's own dimensions count, so implied values (planning_period
+        # of an exposure) attached by expansion never change the id.
+        keys = {d: data_id[d] for d in dataset_type.dimensions if d in data_id} or data_id
         dataset_id = (
-            cls.deterministic_id(dataset_type.parent_name, data_id, run)
+            cls.deterministic_id(dataset_type.parent_name, keys, run)
             if deterministic
             else uuid.uuid4()
         )

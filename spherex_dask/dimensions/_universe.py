@@ -184,7 +184,8 @@ class DimensionUniverse:
 
     def to_yaml(self) -> str:
         """Canonical YAML text of this universe (what the registry stores)."""
-        return yaml.safe_dump(self._config, sort_keys=True)
+        # Keep the element order: elements must follow the ones they depend on.
+        return yaml.safe_dump(self._config, sort_keys=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DimensionUniverse):
@@ -192,7 +193,7 @@ class DimensionUniverse:
         return self._config == other._config
 
     def __hash__(self) -> int:
-        return hash(self.to_yaml())
+        return hash(yaml.safe_dump(self._config, sort_keys=True))
 
     def __repr__(self) -> str:
         return f"DimensionUniverse({self.name!r}, version={self.version}, elements={list(self.elements)})"
