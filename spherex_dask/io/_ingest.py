@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""All-or-nothing ingest of existing files into a :class:`FileDatastore`, and its undo."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import IngestError, SpherexDaskError
+from ..types import DatasetLocation, DatasetRef
+from ._fs import is_local, join, local_path, path_exists
+from ._transfer import resolve_mode, transfer, undo_transfer
+from .formatters import Formatter
+
+if TYPE_CHECKING:
+    from ._datastore import FileDatastore
+
+__all__ = ["IngestPlan", "plan_ingest", "run_ingest"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """One file to ingest: where from, where to, read by which formatter."""
+
+    source: str
+    ref: DatasetRef
+    formatter: Formatter
+    path: str  # relative to the root, or the absolute source URI for "direct"
+    final: str
+    size: int
+    checksum: str | None
+
+
+def _describe(source: str, ref: DatasetRef) -> str:
+    return f"{source!r} (as {ref.dataset_type.name} {ref.data_id!r} in run {ref.run!r})"
+
+
+def _choose_formatter(
+    store: FileDatastore, source: str, ref: DatasetRef, name: str | None
+) -> Formatter:
+    name = name or store.formatter_overrides.get(ref.dataset_type.parent_name)
+    options = store.storage_options
+    if name is not None:
+        formatter = store.formatters[name]
+        if not formatter.can_read(source, storage_options=options):
+            raise IngestError(
+                f"File {_describe(source, ref)} is not readable as {name!r}; is it corrupt or of another format?"
+            )
+        return formatter
+    storage_class = store.storage_classes[ref.dataset_type.storage_class]
+    for candidate in storage_class.ingest_formatters or (storage_class.default_formatter,):
+        formatter = store.formatters[candidate]
+        if formatter.can_read(source, storage_options=options):
+            return formatter
+    raise IngestError(
+        f"File {_describe(source, ref)} is not readable as any {storage_class.name} format "
+        f"(tried {', '.join(storage_class.ingest_formatters)}); is it corrupt? Pass formatter= to force one."
+    )
+
+
+def _suffix(source: str, formatter: Formatter) -> str:
+    name = source.rstrip("/").rsplit("/", 1)[-1].lower()
+    return next(
+        (
+            e
+            for e in sorted(formatter.extensions, key=len, reverse=True)
+            if name.endswith(e.lower())
+        ),
+        formatter.extensions[0],
+    )
+
+
+def _plan_one(
+    store: FileDatastore, source: str, ref: DatasetRef, mode: str, formatter_name: str | None
+) -> IngestPlan:
+    if is_local(source):
+        source = os.path.abspath(local_path(source))
+    if not path_exists(source, store.storage_options):
+        raise IngestError(f"File {_describe(source, ref)} does not exist.")
+    resolve_mode(mode, source_local=is_local(source), root_local=store.is_local)
+    formatter = _choose_formatter(store, source, ref, formatter_name)
+    size, digest = store._measure(source, None if is_local(source) else store.storage_options)
+    if mode == "direct":
+        return IngestPlan(source, ref, formatter, source, source, size, digest)
+    relative = store.templates.format(ref) + _suffix(source, formatter)
+    final = join(store.root, relative)
+    if path_exists(final, store.storage_options) or (store.is_local and os.path.islink(final)):
+        raise IngestError(
+            f"Cannot ingest {_describe(source, ref)}: {final!r} exists in the datastore "
+            "(ingested already, or the file template maps two datasets to one path)."
+        )
+    return IngestPlan(source, ref, formatter, relative, final, size, digest)
+
+
+def plan_ingest(
+    store: FileDatastore, items: Sequence[tuple[str, DatasetRef]], mode: str, formatter: str | None
+) -> list[IngestPlan]:
+    """Check every file and destination before anything moves.
+
+    Raises
+    ------
+    IngestError
+        Naming the first file that is missing, unreadable, or whose destination is taken.
+    """
+    plans: list[IngestPlan] = []
+    finals: dict[str, str] = {}
+    sources: set[str] = set()
+    for source, ref in items:
+        try:
+            plan = _plan_one(store, source, ref, mode, formatter)
+        except IngestError:
+            raise
+        except SpherexDaskError as err:
+            raise IngestError(f"Cannot ingest {_describe(source, ref)}: {err}") from err
+        if mode != "direct" and plan.final in finals:
+            raise IngestError(
+                f"Files {finals[plan.final]!r} and {plan.source!r} would both go to {plan.final!r}; "
+                "the file template is not unique for these datasets."
+            )
+        if mode == "move" and plan.source in sources:
+            raise IngestError(f"File {plan.source!r} appears twice; it cannot be moved twice.")
+        finals[plan.final] = plan.source
+        sources.add(plan.source)
+        plans.append(plan)
+    return plans
+
+
+def run_ingest(
+    store: FileDatastore, plans: Sequence[IngestPlan], mode: str
+) -> list[DatasetLocation]:
+    """Transfer every planned file, or none: a failure undoes the transfers already made."""
+    done: list[tuple[IngestPlan, str]] = []
+    for plan in plans:
+        try:
+            used = transfer(
+                plan.source,
+                plan.final,
+                mode,
+                storage_options=store.storage_options,
+                fsync=store.fsync,
+            )
+        except Exception as err:
+            _undo(store, done)
+            raise IngestError(
+                f"Ingest failed on {_describe(plan.source, plan.ref)}: {err}. "
+                f"The {len(done)} transfer(s) already made were undone; nothing was ingested."
+            ) from err
+        done.append((plan, used))
+        if used == "move":
+            store._moved[plan.final] = plan.source
+    logger.debug("Ingested %d file(s) by %s", len(plans), mode)
+    return [
+        DatasetLocation(
+            dataset_id=p.ref.id,
+            path=p.path,
+            formatter=p.formatter.name,
+            size=p.size,
+            checksum=p.checksum,
+        )
+        for p in plans
+    ]
+
+
+def _undo(store: FileDatastore, done: list[tuple[IngestPlan, str]]) -> None:
+    for plan, used in reversed(done):
+        try:
+            undo_transfer(plan.source, plan.final, used, storage_options=store.storage_options)
+            store._moved.pop(plan.final, None)
+        except OSError as err:  # keep undoing the others; report what is left behind
+            logger.warning("Could not undo %s of %s -> %s: %s", used, plan.source, plan.final, err)

@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Build the lazy ``xarray.Dataset`` of a SpectralImage FITS file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+
+from ...errors import FormatterError
+from .._fs import is_local, local_path
+from ._fits_read import (
+    IMAGE_PLANES,
+    PSF_EXTNAME,
+    FitsArrayProxy,
+    FitsFile,
+    HduInfo,
+    file_origin,
+    image_attrs,
+    scan_fits,
+)
+from ._headers import header_to_attrs
+from ._regions import parse_bbox, parse_chunks
+from ._spectral_wcs import ControlGrid, SpectralArrayProxy, spectral_model_from_fits
+
+__all__ = ["FITS_READ_PARAMETERS", "list_fits_components", "open_fits"]
+
+logger = logging.getLogger(__name__)
+
+#: Read parameters understood by the FITS image formatter.
+FITS_READ_PARAMETERS = frozenset({"bbox", "chunks", "include_psf"})
+SPATIAL_DIMS = ("y", "x")
+PSF_DIMS = ("psf_zone", "psf_y", "psf_x")
+
+
+def _image_planes(f: FitsFile) -> dict[str, HduInfo]:
+    """Variable name -> HDU of every 2-D plane with the shape of the first one, layout order first."""
+    ordered = [f.images[e] for e in IMAGE_PLANES if e in f.images]
+    ordered += [i for n, i in f.images.items() if n not in IMAGE_PLANES and n != PSF_EXTNAME]
+    planes: dict[str, HduInfo] = {}
+    for info in ordered:
+        if len(info.shape) != 2 or (planes and info.shape != next(iter(planes.values())).shape):
+            logger.debug("HDU %s of %s is not an image plane; skipped", info.name, f.path)
+            continue
+        if info.name in IMAGE_PLANES:
+            name = IMAGE_PLANES[info.name]
+        elif info.name == "PRIMARY":
+            name = "primary" if "IMAGE" in f.images else "image"
+        else:
+            name = info.name.lower() or f"hdu{info.index}"
+        planes[name] = info
+    return planes
+
+
+def _lazy(proxy: Any, chunks: tuple[Any, ...], label: str, identity: tuple[Any, ...]) -> da.Array:
+    """A dask array over ``proxy``, named by file identity, region and chunking."""
+    region = (getattr(proxy, "origin", None), proxy.shape)
+    name = f"read-fits-{label}-{tokenize(*identity, region, chunks)}"
+    meta = np.empty((0,) * proxy.ndim, dtype=proxy.dtype)
+    return da.from_array(
+        proxy,
+        chunks=chunks,
+        name=name,
+        lock=False,
+        asarray=False,
+        fancy=False,
+        meta=meta,
+        inline_array=True,
+    )
+
+
+def _identity(path: str) -> tuple[Any, ...]:
+    """What makes a file's content distinct for dask task names (path, and mtime/size locally)."""
+    if is_local(path):
+        stat = os.stat(local_path(path))
+        return (path, stat.st_mtime_ns, stat.st_size)
+    return (path,)
+
+
+def _spectral_coords(
+    f: FitsFile,
+    planes: dict[str, HduInfo],
+    ys: np.ndarray,
+    xs: np.ndarray,
+    chunks: tuple[int, int],
+    identity: tuple[Any, ...],
+) -> dict[str, Any]:
+    header = next((i.header for i in planes.values() if "CTYPE1W" in i.header), None)
+    if header is None:
+        return {}
+    fx0, fy0 = file_origin(header)
+    model = spectral_model_from_fits(header, f.wave_table, x0=fx0, y0=fy0, path=f.path)
+    if model is None:
+        return {}
+    array = _lazy(
+        SpectralArrayProxy(model, ys, xs), ((2,), *chunks), "spectral", (*identity, ys[0], xs[0])
+    )
+    if isinstance(model, ControlGrid):
+        wl_attrs, bw_attrs = model.coordinate_attrs()
+    else:
+        wl_attrs = {"long_name": "central wavelength", "units": model.unit}
+        bw_attrs = {"long_name": "bandwidth", "units": model.unit}
+    return {
+        "wavelength": (SPATIAL_DIMS, array[0], wl_attrs),
+        "bandwidth": (SPATIAL_DIMS, array[1], bw_attrs),
+    }
+
+
+def list_fits_components(
+    path: str, storage_options: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """Components present in a FITS file: its image planes, ``psf``, and the spectral coordinates."""
+    f = scan_fits(path, storage_options)
+    planes = _image_planes(f)
+    names = list(planes)
+    if PSF_EXTNAME in f.images:
+        names.append("psf")
+    if f.wave_table is not None and any("CTYPE1W" in i.header for i in planes.values()):
+        names += ["wavelength", "bandwidth"]
+    return tuple(names)
+
+
+def open_fits(
+    path: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    component: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> xr.Dataset | xr.DataArray:
+    """Open a FITS file lazily as a Dataset (or one component as a DataArray)."""
+    params = dict(parameters or {})
+    f = scan_fits(path, storage_options)
+    planes = _image_planes(f)
+    if not planes:
+        raise FormatterError(
+            f"FITS file {path!r} has no 2-D image HDU; HDUs: {sorted(f.images) or 'none'}."
+        )
+    first = next(iter(planes.values()))
+    y0, y1, x0, x1 = (
+        parse_bbox(params["bbox"], first.shape, path=path)
+        if params.get("bbox") is not None
+        else (0, first.shape[0], 0, first.shape[1])
+    )
+    itemsize = max(i.dtype.itemsize for i in planes.values())
+    chunks = parse_chunks(params.get("chunks"), (y1 - y0, x1 - x0), itemsize)
+    fx0, fy0 = file_origin(first.header)
+    ys = np.arange(fy0 + y0, fy0 + y1)
+    xs = np.arange(fx0 + x0, fx0 + x1)
+    identity = _identity(path)
+    coords: dict[str, Any] = {"y": ys, "x": xs}
+    coords.update(_spectral_coords(f, planes, ys, xs, chunks, identity))
+    psf = f.images.get(PSF_EXTNAME)
+    available = [
+        *planes,
+        *(["psf"] if psf is not None else []),
+        *[c for c in coords if c not in SPATIAL_DIMS],
+    ]
+    if component is not None and component not in available:
+        raise FormatterError(
+            f"FITS file {path!r} has no component {component!r}; available: {', '.join(available)}."
+        )
+    wanted = [component] if component in planes else ([] if component else list(planes))
+    variables: dict[str, Any] = {}
+    for name in wanted:
+        info = planes[name]
+        proxy = FitsArrayProxy(
+            path, info, origin=(y0, x0), shape=(y1 - y0, x1 - x0), storage_options=storage_options
+        )
+        attrs = image_attrs(info, (fx0, fy0), (fx0 + x0, fy0 + y0))
+        variables[name] = (SPATIAL_DIMS, _lazy(proxy, chunks, name, identity), attrs)
+    if psf is not None and (
+        component == "psf" or (component is None and params.get("include_psf"))
+    ):
+        proxy = FitsArrayProxy(
+            path,
+            psf,
+            origin=(0,) * len(psf.shape),
+            shape=psf.shape,
+            storage_options=storage_options,
+        )
+        dims = (
+            PSF_DIMS[-len(psf.shape) :]
+            if len(psf.shape) <= 3
+            else tuple(f"psf_dim{i}" for i in range(len(psf.shape)))
+        )
+        variables["psf"] = (
+            dims,
+            _lazy(proxy, psf.shape, "psf", identity),
+            header_to_attrs(psf.header),
+        )
+    ds = xr.Dataset(variables, coords=coords, attrs=header_to_attrs(f.primary))
+    ds.encoding["source"] = path
+    if component is None:
+        return ds
+    if component in coords:
+        return ds.coords[component].copy()
+    return ds[component]

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Read parameters shared by the image formatters: ``bbox`` regions and ``chunks``.
+
+A ``bbox`` selects a rectangle in array pixels (0-based, end exclusive), in any of these
+forms::
+
+    (y0, y1, x0, x1)                        # a 4-tuple
+    (slice(y0, y1), slice(x0, x1))          # two slices, None/negative allowed
+    {"y": (y0, y1), "x": (x0, x1)}          # a mapping of dimension to pair or slice
+
+Missing dimensions in the mapping form mean the whole axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import FormatterError
+
+__all__ = ["Region", "default_chunks", "parse_bbox", "parse_chunks"]
+
+#: Target size of one chunk of an image read lazily (bytes).
+CHUNK_BYTES = 8 * 1024 * 1024
+
+Region = tuple[int, int, int, int]
+
+
+def _as_slice(value: Any, what: str) -> slice:
+    if isinstance(value, slice):
+        if value.step not in (None, 1):
+            raise FormatterError(f"bbox {what} must have step 1, got {value!r}.")
+        return value
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return slice(value[0], value[1])
+    raise FormatterError(f"bbox {what} must be a (start, stop) pair or a slice, got {value!r}.")
+
+
+def parse_bbox(bbox: Any, shape: tuple[int, int], *, path: str = "") -> Region:
+    """Normalise a ``bbox`` parameter to ``(y0, y1, x0, x1)`` within ``shape`` (ny, nx).
+
+    Raises
+    ------
+    FormatterError
+        If the form is unknown or the box is empty or outside the image.
+
+    Examples
+    --------
+    >>> parse_bbox((10, 20, 0, 5), (64, 64))
+    (10, 20, 0, 5)
+    >>> parse_bbox({"x": slice(-4, None)}, (64, 64))
+    (0, 64, 60, 64)
+    >>> parse_bbox((0, 100, 0, 5), (64, 64), path="a.fits")
+    Traceback (most recent call last):
+    ...
+    spherex_dask.errors.FormatterError: bbox (0, 100, 0, 5) reaches outside the 64 x 64 image in 'a.fits' (y 0..64, x 0..64).
+    """
+    if isinstance(bbox, Mapping):
+        unknown = set(bbox) - {"y", "x"}
+        if unknown:
+            raise FormatterError(f"bbox keys must be 'y' and 'x', got {sorted(unknown)}.")
+        ys = _as_slice(bbox.get("y", slice(None)), "y")
+        xs = _as_slice(bbox.get("x", slice(None)), "x")
+    elif isinstance(bbox, tuple | list) and len(bbox) == 2:
+        ys, xs = _as_slice(bbox[0], "y"), _as_slice(bbox[1], "x")
+    elif isinstance(bbox, tuple | list) and len(bbox) == 4:
+        y0, y1, x0, x1 = (int(v) for v in bbox)
+        if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
+            raise FormatterError(
+                f"bbox {tuple(bbox)} reaches outside the {shape[0]} x {shape[1]} image in "
+                f"{path!r} (y 0..{shape[0]}, x 0..{shape[1]})."
+            )
+        return (y0, y1, x0, x1)
+    else:
+        raise FormatterError(
+            f"Unknown bbox form {bbox!r}; use (y0, y1, x0, x1), (slice_y, slice_x) or "
+            "{'y': (y0, y1), 'x': (x0, x1)}."
+        )
+    y0, y1, _ = ys.indices(shape[0])
+    x0, x1, _ = xs.indices(shape[1])
+    if y1 <= y0 or x1 <= x0:
+        raise FormatterError(f"bbox {bbox!r} selects no pixels of the image in {path!r}.")
+    return (y0, y1, x0, x1)
+
+
+def default_chunks(shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
+    """Row-band chunks of about :data:`CHUNK_BYTES`, full width, equal heights.
+
+    Examples
+    --------
+    >>> default_chunks((2040, 2040), 4)
+    (1020, 2040)
+    >>> default_chunks((64, 64), 4)
+    (64, 64)
+    """
+    ny, nx = shape
+    bands = max(1, math.ceil(ny * nx * itemsize / CHUNK_BYTES))
+    return (math.ceil(ny / bands), nx)
+
+
+def parse_chunks(chunks: Any, shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
+    """Normalise a ``chunks`` parameter: None, an int (square), a pair or ``{"y":, "x":}``.
+
+    ``-1`` or ``None`` for one axis means the whole axis.
+
+    Examples
+    --------
+    >>> parse_chunks({"y": 16}, (64, 64), 4)
+    (16, 64)
+    """
+    if chunks is None:
+        return default_chunks(shape, itemsize)
+    if isinstance(chunks, int) and not isinstance(chunks, bool):
+        pair: tuple[Any, Any] = (chunks, chunks)
+    elif isinstance(chunks, Mapping):
+        pair = (chunks.get("y"), chunks.get("x"))
+    elif isinstance(chunks, tuple | list) and len(chunks) == 2:
+        pair = (chunks[0], chunks[1])
+    else:
+        raise FormatterError(
+            f"Unknown chunks form {chunks!r}; use an int, (cy, cx) or {{'y': cy, 'x': cx}}."
+        )
+    result = []
+    for value, size in zip(pair, shape, strict=True):
+        if value is None or value == -1:
+            result.append(size)
+        elif isinstance(value, int) and value > 0:
+            result.append(min(value, size))
+        else:
+            raise FormatterError(f"Chunk sizes must be positive integers, got {chunks!r}.")
+    return (result[0], result[1])

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Reading and writing zarr v3 stores with xarray (heavy imports live here)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import xarray as xr
+
+from ...errors import FileMissingError, FormatterError, SpherexDaskError
+from .._fs import path_exists
+from ._headers import to_jsonable
+from ._regions import default_chunks, parse_bbox, parse_chunks
+
+__all__ = ["list_zarr_components", "open_zarr_dataset", "write_zarr_dataset"]
+
+logger = logging.getLogger(__name__)
+
+
+def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = None) -> xr.Dataset:
+    if not path_exists(path, storage_options):
+        raise FileMissingError(f"zarr store {path!r} does not exist.")
+    try:
+        return xr.open_zarr(
+            path,
+            zarr_format=3,
+            consolidated=None,
+            chunks=chunks if chunks is not None else {},
+            storage_options=dict(storage_options) if storage_options else None,
+        )
+    except SpherexDaskError:
+        raise
+    except Exception as err:  # zarr/xarray raise many types for a broken store
+        raise FormatterError(f"Cannot read zarr store {path!r}: {err}") from err
+
+
+def list_zarr_components(
+    path: str, storage_options: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """Data variables, then non-index coordinates."""
+    ds = _open(path, storage_options)
+    return (*map(str, ds.data_vars), *(str(c) for c in ds.coords if c not in ds.dims))
+
+
+def _spatial_dims(ds: xr.Dataset) -> tuple[str, str] | None:
+    for name in ("image", *map(str, ds.data_vars)):
+        if name in ds.data_vars and ds[name].ndim == 2:
+            dims = ds[name].dims
+            return (str(dims[0]), str(dims[1]))
+    return None
+
+
+def open_zarr_dataset(
+    path: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    component: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> xr.Dataset | xr.DataArray:
+    """Open lazily, then select the ``bbox`` (array pixels) and rechunk as asked."""
+    params = dict(parameters or {})
+    ds = _open(path, storage_options)
+    dims = _spatial_dims(ds)
+    if (params.get("bbox") is not None or params.get("chunks") is not None) and dims is None:
+        raise FormatterError(f"zarr store {path!r} has no 2-D variable to apply bbox/chunks to.")
+    if params.get("bbox") is not None and dims is not None:
+        y0, y1, x0, x1 = parse_bbox(
+            params["bbox"], (ds.sizes[dims[0]], ds.sizes[dims[1]]), path=path
+        )
+        ds = ds.isel({dims[0]: slice(y0, y1), dims[1]: slice(x0, x1)})
+        ds = _shift_attrs(ds, dims)
+    if params.get("chunks") is not None and dims is not None:
+        cy, cx = parse_chunks(params["chunks"], (ds.sizes[dims[0]], ds.sizes[dims[1]]), 4)
+        ds = ds.chunk({dims[0]: cy, dims[1]: cx})
+    if component is None:
+        return ds
+    if component in ds.data_vars:
+        return ds[component]
+    if component in ds.coords and component not in ds.dims:
+        return ds.coords[component].copy()
+    available = list_zarr_components(path, storage_options)
+    raise FormatterError(
+        f"zarr store {path!r} has no component {component!r}; available: {', '.join(available)}."
+    )
+
+
+def _shift_attrs(ds: xr.Dataset, dims: tuple[str, str]) -> xr.Dataset:
+    """Keep FITS WCS attrs describing the cut-out (as the FITS formatter does)."""
+    from ._headers import pixel_origin, set_pixel_origin
+
+    ycoord, xcoord = ds.coords.get(dims[0]), ds.coords.get(dims[1])
+    if (
+        ycoord is None
+        or xcoord is None
+        or ycoord.dtype.kind not in "iu"
+        or xcoord.dtype.kind not in "iu"
+    ):
+        return ds
+    x0, y0 = int(xcoord.values[0]), int(ycoord.values[0])
+    for name in ds.data_vars:
+        attrs = ds[name].attrs
+        if (
+            ds[name].dims == dims
+            and any(str(k).startswith("CRPIX") for k in attrs)
+            and pixel_origin(attrs) != (x0, y0)
+        ):
+            ds[name].attrs = set_pixel_origin(attrs, x0, y0)
+    return ds
+
+
+def _is_uniform(chunks: tuple[tuple[int, ...], ...]) -> bool:
+    """Whether dask chunks are regular as zarr needs: equal sizes, a smaller last one allowed."""
+    return all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in chunks)
+
+
+def _clean(var: xr.Variable) -> tuple[xr.Variable, dict[str, Any]]:
+    """A copy of ``var`` with JSON-safe attrs, no inherited encoding, and zarr-compatible chunks."""
+    data = var.data
+    encoding: dict[str, Any] = {}
+    if var.chunks is not None:
+        if not _is_uniform(var.chunks):
+            data = var.chunk({d: max(c) for d, c in zip(var.dims, var.chunks, strict=True)}).data
+        encoding["chunks"] = tuple(max(c) for c in var.chunks)
+    elif var.ndim == 2:
+        encoding["chunks"] = default_chunks((var.shape[0], var.shape[1]), var.dtype.itemsize)
+    return xr.Variable(var.dims, data, attrs=to_jsonable(dict(var.attrs))), encoding
+
+
+def _prepare(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
+    """A Dataset ready for ``to_zarr`` and its per-variable encoding."""
+    encoding: dict[str, dict[str, Any]] = {}
+    parts: dict[str, dict[str, xr.Variable]] = {"data": {}, "coords": {}}
+    for kind, names in (("data", ds.data_vars), ("coords", ds.coords)):
+        for name in names:
+            var, enc = _clean(ds.variables[name])
+            parts[kind][str(name)] = var
+            if enc:
+                encoding[str(name)] = enc
+    out = xr.Dataset(parts["data"], coords=parts["coords"], attrs=to_jsonable(dict(ds.attrs)))
+    return out, encoding
+
+
+def write_zarr_dataset(
+    obj: Any, path: str, *, storage_options: Mapping[str, Any] | None = None
+) -> None:
+    """Write a new zarr v3 store with consolidated metadata (plain ``xr.open_zarr`` reads it)."""
+    if isinstance(obj, xr.DataArray):
+        obj = obj.to_dataset(name=str(obj.name or "image"))
+    if not isinstance(obj, xr.Dataset):
+        raise FormatterError(
+            f"The zarr formatter writes xarray.Dataset objects, not {type(obj).__name__}."
+        )
+    ds, encoding = _prepare(obj)
+    with warnings.catch_warnings():
+        # zarr warns that consolidated metadata is not yet in the v3 spec; xarray reads it.
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(
+            path,
+            mode="w-",
+            zarr_format=3,
+            consolidated=True,
+            encoding=encoding,
+            storage_options=dict(storage_options) if storage_options else None,
+        )
