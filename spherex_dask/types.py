@@ -18,6 +18,7 @@ __all__ = [
     "DATASET_ID_NAMESPACE",
     "NS_MAX",
     "NS_MIN",
+    "QUANTUM_STATUSES",
     "CollectionType",
     "DataId",
     "DataIdValue",
@@ -25,6 +26,7 @@ __all__ = [
     "DatasetRef",
     "DatasetType",
     "DimensionRecord",
+    "QuantumRecord",
     "Timespan",
     "datetime_to_ns",
     "ns_to_datetime",
@@ -364,3 +366,51 @@ class DatasetLocation:
     size: int = -1
     checksum: str | None = None
     component: str | None = None
+
+
+#: The states a quantum ends in: ran and wrote its outputs; raised (traceback kept); not run
+#: because an upstream quantum did not succeed.
+QUANTUM_STATUSES = ("succeeded", "failed", "skipped")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantumRecord:
+    """Provenance of one executed quantum: what ran, on what, where, when, and how it ended.
+
+    ``inputs`` holds the ids of every dataset read (inputs and prerequisites), ``outputs`` the
+    ids of the datasets written (empty unless ``status`` is ``"succeeded"``). ``error`` is the
+    traceback text of a failed quantum, or why a skipped one was not run.
+
+    Examples
+    --------
+    >>> t = datetime(2025, 5, 1, tzinfo=UTC)
+    >>> r = QuantumRecord(id=uuid.UUID(int=1), run="out/run1", task_label="subtract",
+    ...                   data_id=DataId({"instrument": "SPHEREx", "detector": 1}),
+    ...                   status="failed", start=t, end=t,
+    ...                   error="ValueError: boom\\n\\nTraceback (most recent call last): ...")
+    >>> r.error_summary
+    'ValueError: boom'
+    """
+
+    id: uuid.UUID
+    run: str
+    task_label: str
+    data_id: DataId
+    status: str
+    start: datetime | None = None
+    end: datetime | None = None
+    worker: str = ""
+    error: str = ""
+    inputs: tuple[uuid.UUID, ...] = ()
+    outputs: tuple[uuid.UUID, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in QUANTUM_STATUSES:
+            raise ValueError(
+                f"Unknown quantum status {self.status!r}; use one of {', '.join(QUANTUM_STATUSES)}."
+            )
+
+    @property
+    def error_summary(self) -> str:
+        """The first line of ``error`` (the exception itself), or ``""``."""
+        return self.error.strip().partition("\n")[0].strip()
