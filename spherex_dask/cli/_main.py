@@ -12,6 +12,25 @@ __all__ = ["cli", "main"]
 
 #: Subcommand name -> "module:attribute" (relative to ``spherex_dask.cli``).
 COMMANDS: dict[str, str] = {
+    "create": "_repo:create",
+    "register-instrument": "_repo:register_instrument",
+    "register-dataset-type": "_repo:register_dataset_type",
+    "query-dataset-types": "_repo:query_dataset_types",
+    "query-collections": "_repo:query_collections",
+    "collection-chain": "_repo:collection_chain",
+    "query-datasets": "_repo:query_datasets",
+    "query-data-ids": "_repo:query_data_ids",
+    "query-dimension-records": "_repo:query_dimension_records",
+    "certify-calibrations": "_repo:certify_calibrations",
+    "prune-datasets": "_repo:prune_datasets",
+    "remove-runs": "_repo:remove_runs",
+    "export": "_repo:export",
+    "import": "_repo:import_",
+    "retrieve-artifacts": "_repo:retrieve_artifacts",
+    "ingest-simulated": "_ingest:ingest_simulated",
+    "ingest-files": "_ingest:ingest_files",
+    "simulate": "_simulate:simulate",
+    "export-catalog": "_catalog:export_catalog",
 }
 
 

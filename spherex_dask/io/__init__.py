@@ -8,6 +8,7 @@ cheap: xarray, astropy, dask, zarr and fsspec load on first use.
 from __future__ import annotations
 
 from ._datastore import FileDatastore
+from ._header_scan import read_primary_header
 from ._storage_classes import StorageClass, StorageClassRegistry, default_storage_classes
 from ._templates import DEFAULT_TEMPLATE, SPHEREX_TEMPLATES, FileTemplate, FileTemplates
 from ._transfer import TRANSFER_MODES
@@ -44,4 +45,5 @@ __all__ = [
     "ZarrFormatter",
     "default_formatters",
     "default_storage_classes",
+    "read_primary_header",
 ]

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Export datasets (registry records and files) from one repository and import them into another."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .types import DataId, DatasetRef, DatasetType, DimensionRecord, Timespan, parse_time
+
+if TYPE_CHECKING:
+    from .butler import Butler
+
+__all__ = ["EXPORT_FILE", "export_datasets", "import_datasets"]
+
+#: Name of the index file written by an export.
+EXPORT_FILE = "export.json"
+
+
+def _timespan_to_json(ts: Timespan | None) -> list[str | None] | None:
+    if ts is None:
+        return None
+    return [None if ts.begin is None else ts.begin.isoformat(),
+            None if ts.end is None else ts.end.isoformat()]
+
+
+def _timespan_from_json(raw: list[str | None] | None) -> Timespan | None:
+    if raw is None:
+        return None
+    return Timespan(*(None if v is None else parse_time(v) for v in raw))
+
+
+def _record_to_json(record: DimensionRecord) -> dict[str, Any]:
+    return {"values": dict(record.values), "timespan": _timespan_to_json(record.timespan)}
+
+
+def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> Path:
+    """Write ``refs`` (records, dataset types, runs and files) to ``directory``.
+
+    Returns the path of the index file.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    datasets = []
+    locations = butler.registry.get_locations([r.id for r in refs])
+    for ref in refs:
+        expanded = butler.registry.expand_data_id(ref.data_id)
+        for element, record in (expanded.records or {}).items():
+            key = json.dumps(sorted(record.values.items()), default=str)
+            records.setdefault(element, {})[key] = _record_to_json(record)
+        files = butler.datastore.retrieve(
+            locations.get(ref.id, []), str(directory / "files"), transfer="copy", preserve_path=True
+        )
+        datasets.append({
+            "id": str(ref.id),
+            "dataset_type": ref.dataset_type.name,
+            "run": ref.run,
+            "data_id": ref.data_id.to_dict(),
+            "files": [str(Path(f).relative_to(directory)) for f in files],
+            "formatters": [loc.formatter for loc in locations.get(ref.id, [])],
+        })
+    types = {r.dataset_type.name: r.dataset_type for r in refs}
+    index = {
+        "format": "spherex_dask-export",
+        "version": 1,
+        "universe": butler.registry.universe.to_yaml(),
+        "dataset_types": [
+            {"name": t.name, "dimensions": list(t.dimensions), "storage_class": t.storage_class,
+             "is_calibration": t.is_calibration}
+            for t in types.values()
+        ],
+        "runs": sorted({r.run for r in refs}),
+        "dimension_records": {e: list(v.values()) for e, v in records.items()},
+        "datasets": datasets,
+    }
+    path = directory / EXPORT_FILE
+    path.write_text(json.dumps(index, indent=1, default=str))
+    return path
+
+
+def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") -> list[DatasetRef]:
+    """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs."""
+    from .dimensions import DimensionUniverse
+
+    path = directory / EXPORT_FILE
+    if not path.exists():
+        raise ConfigError(f"{str(directory)!r} holds no export ({EXPORT_FILE} is missing).")
+    index = json.loads(path.read_text())
+    if DimensionUniverse.from_yaml(index["universe"]) != butler.registry.universe:
+        raise ConfigError(
+            f"The export in {str(directory)!r} uses a different dimension universe than "
+            f"repository {str(butler.root)!r}."
+        )
+    registry = butler.registry
+    for element in registry.universe.elements:
+        raw = index["dimension_records"].get(element, [])
+        if raw:
+            registry.sync_dimension_records(
+                element,
+                [DimensionRecord(element, r["values"], _timespan_from_json(r["timespan"])) for r in raw],
+            )
+    types = {}
+    for t in index["dataset_types"]:
+        dt = DatasetType(name=t["name"], dimensions=tuple(t["dimensions"]),
+                         storage_class=t["storage_class"], is_calibration=t["is_calibration"])
+        registry.register_dataset_type(dt)
+        types[dt.name] = dt
+    for run in index["runs"]:
+        registry.register_run(run)
+    refs, items = [], []
+    for d in index["datasets"]:
+        data_id = registry.expand_data_id(d["data_id"], dimensions=types[d["dataset_type"]].dimensions)
+        ref = DatasetRef(id=uuid.UUID(d["id"]), dataset_type=types[d["dataset_type"]],
+                         data_id=DataId(data_id, records=data_id.records), run=d["run"])
+        refs.append(ref)
+        items.extend((str(directory / f), ref) for f in d["files"])
+    locations = butler.datastore.prepare_ingest(items, transfer=transfer)
+    try:
+        with registry.transaction():
+            registry.import_datasets(refs)
+            registry.insert_locations(locations)
+    except BaseException:
+        butler.datastore.undo_ingest(locations, transfer=transfer)
+        raise
+    return refs

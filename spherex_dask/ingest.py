@@ -1,0 +1,329 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Register the SPHEREx instrument and ingest files: simulated raws and darks, or any files.
+
+Data IDs come from file names (a regular expression with named groups such as ``exposure``,
+``detector`` or ``obs_id``) and from FITS header keywords; exposure and planning-period records
+are read from the raw files' primary headers (``OBSID``, ``EXPIDN``, ``PLANPER``, ``DATE-OBS``,
+``DATE-END``, ``EXPTIME``, ``RA_BORE``, ``DEC_BORE``, ``ROLL``, ``SURVEY``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .butler import FileDataset
+from .errors import IngestError, SpherexDaskError
+from .types import DatasetRef, DatasetType, Timespan, parse_time
+
+if TYPE_CHECKING:
+    from .butler import Butler
+    from .registry import Registry
+
+__all__ = [
+    "DEFAULT_RUNS",
+    "INSTRUMENT",
+    "PLANNING_PERIOD_LENGTH",
+    "dataset_type_for",
+    "exposure_records_from_header",
+    "find_files",
+    "ingest_files",
+    "ingest_simulated",
+    "register_instrument",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The instrument name used in every SPHEREx data ID.
+INSTRUMENT = "SPHEREx"
+#: Length of one planning period (nominal, SPHEREX.md).
+PLANNING_PERIOD_LENGTH = timedelta(days=3.5)
+#: Output RUN collections of ``ingest-simulated``, as in the proof of concept.
+DEFAULT_RUNS = {"raw": "rawexpr", "dark": "darkr", "level2": "level2r"}
+
+_DATASET_TYPES = {
+    "raw": DatasetType(
+        name="raw", dimensions=("instrument", "exposure", "detector"), storage_class="SpectralImage"
+    ),
+    "level2": DatasetType(
+        name="level2",
+        dimensions=("instrument", "exposure", "detector"),
+        storage_class="SpectralImage",
+    ),
+    "dark": DatasetType(
+        name="dark",
+        dimensions=("instrument", "detector"),
+        storage_class="SpectralImage",
+        is_calibration=True,
+    ),
+}
+
+
+def dataset_type_for(kind: str) -> DatasetType:
+    """The dataset type ``ingest-simulated`` uses for ``raw``, ``dark`` or ``level2`` files."""
+    try:
+        return _DATASET_TYPES[kind]
+    except KeyError:
+        raise IngestError(
+            f"Unknown ingest type {kind!r}; expected one of {', '.join(_DATASET_TYPES)}."
+        ) from None
+
+
+def register_instrument(registry: Registry) -> int:
+    """Insert (idempotently) the SPHEREx instrument and its six detector records.
+
+    Returns the number of records inserted (0 when already registered).
+    """
+    from .sim import DETECTORS
+
+    inserted = registry.sync_dimension_records(
+        "instrument",
+        [{"name": INSTRUMENT, "detector_max": len(DETECTORS), "class_name": "spherex_dask.SPHEREx"}],
+    )
+    detectors = [
+        {
+            "instrument": INSTRUMENT,
+            "id": det,
+            "band": det,
+            "lmin": info.lmin,
+            "lmax": info.lmax,
+            "resolving_power": float(info.resolving_power),
+            "focal_plane": info.focal_plane,
+        }
+        for det, info in sorted(DETECTORS.items())
+    ]
+    inserted += registry.sync_dimension_records("detector", detectors)
+    for dt in _DATASET_TYPES.values():
+        registry.register_dataset_type(dt)
+    return inserted
+
+
+def _read_primary_header(path: Path) -> Mapping[str, Any]:
+    from .io import read_primary_header
+
+    try:
+        return read_primary_header(path)
+    except SpherexDaskError as err:
+        raise IngestError(f"Cannot ingest {str(path)!r}: {err}") from err
+
+
+def exposure_records_from_header(
+    header: Mapping[str, Any], *, path: str = "?"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (planning_period, exposure) records described by a raw or Level-2 primary header.
+
+    Raises
+    ------
+    IngestError
+        If a needed keyword is missing or malformed; the message names the file and keyword.
+    """
+    from .sim import planning_period_start
+
+    def need(key: str) -> Any:
+        if key not in header:
+            raise IngestError(f"{path!r}: primary header lacks keyword {key!r}.")
+        return header[key]
+
+    try:
+        period = str(need("PLANPER"))
+        period_begin = planning_period_start(period)
+        begin, end = parse_time(str(need("DATE-OBS"))), parse_time(str(need("DATE-END")))
+        exposure = {
+            "instrument": INSTRUMENT,
+            "id": int(need("EXPIDN")),
+            "obs_id": str(need("OBSID")),
+            "planning_period": period,
+            "large_slew": int(header.get("LSLEW", 0)),
+            "small_slew": int(header.get("SSLEW", 0)),
+            "exposure_time": float(need("EXPTIME")),
+            "ra": float(header.get("RA_BORE", 0.0)),
+            "dec": float(header.get("DEC_BORE", 0.0)),
+            "roll": float(header.get("ROLL", 0.0)),
+            "survey": str(header.get("SURVEY", "wide")),
+            "timespan": Timespan(begin, end),
+        }
+    except (ValueError, TypeError) as err:
+        raise IngestError(f"{path!r}: malformed exposure keywords: {err}") from err
+    planning = {
+        "instrument": INSTRUMENT,
+        "name": period,
+        "timespan": Timespan(period_begin, period_begin + PLANNING_PERIOD_LENGTH),
+    }
+    return planning, exposure
+
+
+def find_files(
+    directory: str | Path, regex: str | re.Pattern[str] | Sequence[re.Pattern[str]]
+) -> list[Path]:
+    """Files recursively under ``directory`` whose names match ``regex`` (any of several), sorted."""
+    if isinstance(regex, str | re.Pattern):
+        patterns = [re.compile(regex) if isinstance(regex, str) else regex]
+    else:
+        patterns = list(regex)
+    root = Path(directory)
+    if not root.is_dir():
+        raise IngestError(f"{str(root)!r} is not a directory.")
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and any(r.search(p.name) for r in patterns)
+    )
+
+
+def _default_patterns(kind: str) -> list[re.Pattern[str]]:
+    from . import sim
+
+    return {
+        "raw": [sim.RAW_POC_REGEX, sim.RAW_IRSA_REGEX],
+        "dark": [sim.DARK_REGEX],
+        "level2": [sim.LEVEL2_POC_REGEX, sim.LEVEL2_REGEX],
+    }[kind]
+
+
+def ingest_simulated(
+    butler: Butler,
+    directory: str | Path,
+    *,
+    ingest_type: str = "raw",
+    regex: str | None = None,
+    transfer: str = "symlink",
+    run: str | None = None,
+    progress: bool = False,
+) -> list[DatasetRef]:
+    """Ingest simulated (or real IRSA-named) files of one kind from a directory.
+
+    Raw and Level-2 files get their exposure and planning-period records from their headers;
+    darks are keyed by detector. The instrument is registered if needed.
+
+    Parameters
+    ----------
+    butler
+        A writeable Butler.
+    directory
+        Where the files are (searched recursively).
+    ingest_type
+        ``raw``, ``dark`` or ``level2``.
+    regex
+        File-name pattern (default: the simulator's naming conventions for that kind).
+    transfer
+        Transfer mode (see :meth:`Butler.ingest`).
+    run
+        Output RUN collection (default ``rawexpr``, ``darkr`` or ``level2r``).
+    progress
+        Show a progress bar.
+
+    Raises
+    ------
+    IngestError
+        If no file matches, or a file is unreadable, mis-named or a duplicate; nothing is
+        registered in that case.
+    """
+    dataset_type = dataset_type_for(ingest_type)
+    patterns = [re.compile(regex)] if regex else _default_patterns(ingest_type)
+    paths = find_files(directory, patterns)
+    if not paths:
+        raise IngestError(
+            f"No file in {str(directory)!r} matches "
+            f"{' or '.join(repr(p.pattern) for p in patterns)} for ingest type {ingest_type!r}."
+        )
+    register_instrument(butler.registry)
+    datasets = _datasets_from_headers(butler, paths, dataset_type, progress=progress)
+    return butler.ingest(
+        *datasets, transfer=transfer, run=run or DEFAULT_RUNS[ingest_type], progress=progress
+    )
+
+
+def _datasets_from_headers(
+    butler: Butler, paths: Sequence[Path], dataset_type: DatasetType, *, progress: bool
+) -> list[FileDataset]:
+    periods: dict[str, dict[str, Any]] = {}
+    exposures: dict[int, dict[str, Any]] = {}
+    datasets = []
+    iterator: Iterable[Path] = paths
+    if progress and len(paths) >= 20:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(paths, desc="reading headers", unit="file")
+    for path in iterator:
+        header = _read_primary_header(path)
+        if "DETECTOR" not in header:
+            raise IngestError(f"{str(path)!r}: primary header lacks keyword 'DETECTOR'.")
+        data_id: dict[str, Any] = {"instrument": INSTRUMENT, "detector": int(header["DETECTOR"])}
+        if "exposure" in dataset_type.dimensions:
+            planning, exposure = exposure_records_from_header(header, path=str(path))
+            periods[planning["name"]] = planning
+            exposures[exposure["id"]] = exposure
+            data_id["exposure"] = exposure["id"]
+        datasets.append(
+            FileDataset(path=str(path), dataset_type=dataset_type.name, data_id=data_id)
+        )
+    with butler.registry.transaction():
+        if periods:
+            butler.registry.sync_dimension_records("planning_period", list(periods.values()))
+        if exposures:
+            butler.registry.sync_dimension_records("exposure", list(exposures.values()))
+    return datasets
+
+
+def ingest_files(
+    butler: Butler,
+    paths: Iterable[str | Path],
+    *,
+    dataset_type: str,
+    regex: str | None = None,
+    header_keys: Mapping[str, str] | None = None,
+    data_id: Mapping[str, Any] | None = None,
+    run: str,
+    transfer: str = "auto",
+    formatter: str | None = None,
+    progress: bool = False,
+) -> list[DatasetRef]:
+    """Ingest any files, building each data ID from its name and FITS header.
+
+    Parameters
+    ----------
+    paths
+        Files to ingest.
+    dataset_type
+        Name of a registered dataset type.
+    regex
+        A pattern with named groups named after dimensions (``exposure``, ``detector``) or
+        ``obs_id`` (looked up as the exposure's alternate key), searched in each file name.
+    header_keys
+        Dimension name -> primary-header keyword, e.g. ``{"detector": "DETECTOR"}``.
+    data_id
+        Values common to every file (e.g. ``{"instrument": "SPHEREx"}``).
+
+    Raises
+    ------
+    IngestError
+        Naming the first file whose name does not match, whose header lacks a keyword, or
+        whose data ID is invalid; nothing is registered.
+    """
+    pattern = re.compile(regex) if regex else None
+    datasets = []
+    for raw_path in paths:
+        path = Path(raw_path)
+        values: dict[str, Any] = dict(data_id or {})
+        if pattern is not None:
+            match = pattern.search(path.name)
+            if match is None:
+                raise IngestError(
+                    f"File name {path.name!r} does not match {pattern.pattern!r}; nothing was "
+                    "ingested."
+                )
+            for key, value in match.groupdict().items():
+                if value is not None:
+                    values["exposure" if key == "obs_id" else key] = value
+        if header_keys:
+            header = _read_primary_header(path)
+            for dimension, keyword in header_keys.items():
+                if keyword not in header:
+                    raise IngestError(f"{str(path)!r}: primary header lacks keyword {keyword!r}.")
+                values[dimension] = header[keyword]
+        datasets.append(
+            FileDataset(path=str(path), dataset_type=dataset_type, data_id=values, formatter=formatter)
+        )
+    return butler.ingest(*datasets, transfer=transfer, run=run, progress=progress)

@@ -1,0 +1,153 @@
+"""Every repository subcommand of ``spherex-dask``, run as a user would through click."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spherex_dask.cli import cli
+
+
+def run(*args: str, ok: bool = True, input: str | None = None) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code != 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim")
+    run("simulate", out, "--exposures", "2", "--detectors", "1,2", "--size", "32", "--seed", "3")
+    return out
+
+
+@pytest.fixture
+def repo(tmp_path: Path, sim_dir: Path) -> Path:
+    root = tmp_path / "repo"
+    run("create", root)
+    run("ingest-simulated", root, sim_dir, "--ingest-type", "raw", "--no-progress")
+    run("ingest-simulated", root, sim_dir, "--ingest-type", "dark", "--no-progress")
+    return root
+
+
+def test_create_twice_is_an_error(tmp_path: Path) -> None:
+    """Creating a repository where one exists fails with a clear message."""
+    run("create", tmp_path / "r")
+    out = run("create", tmp_path / "r", ok=False)
+    assert "already exists" in out
+
+
+def test_create_with_custom_dimension_config(tmp_path: Path) -> None:
+    """--dimension-config stores a custom universe in the new repository."""
+    from spherex_dask.dimensions import DimensionUniverse
+
+    text = DimensionUniverse.default().to_yaml().replace("name: spherex", "name: custom")
+    cfg = tmp_path / "dims.yaml"
+    cfg.write_text(text)
+    run("create", tmp_path / "r", "--dimension-config", cfg)
+    from spherex_dask.cli._repo import open_registry
+
+    assert open_registry(str(tmp_path / "r")).universe.name == "custom"
+
+
+def test_ingest_and_query_datasets_json(repo: Path) -> None:
+    """query-datasets --format json lists id, dataset_type, run, data_id and uri."""
+    rows = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr",
+                          "--format", "json"))
+    assert len(rows) == 4
+    assert set(rows[0]) == {"id", "dataset_type", "run", "data_id", "uri"}
+    assert all(Path(r["uri"]).exists() for r in rows)
+    assert {r["data_id"]["detector"] for r in rows} == {1, 2}
+
+
+def test_query_datasets_where(repo: Path) -> None:
+    """--where narrows the result with the query language; a bad one is a clear error."""
+    rows = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr",
+                          "--where", "detector = 2", "--format", "json"))
+    assert {r["data_id"]["detector"] for r in rows} == {2}
+    out = run("query-datasets", repo, "raw", "--collections", "rawexpr", "--where",
+              "detector = = 2", ok=False)
+    assert "column" in out
+
+
+def test_query_tables_for_people(repo: Path) -> None:
+    """Table output has a header row and one line per result."""
+    out = run("query-dataset-types", repo)
+    assert "raw" in out
+    assert "dark" in out
+    assert "storage_class" in out
+    out = run("query-dimension-records", repo, "detector", "--where", "detector.band > 4")
+    assert "lmin" in out
+    assert len(out.strip().splitlines()) == 2 + 2
+    out = run("query-data-ids", repo, "exposure", "detector", "--datasets", "raw")
+    assert len(out.strip().splitlines()) == 2 + 4
+
+
+def test_collections_chain_and_certify(repo: Path) -> None:
+    """certify-calibrations, collection-chain and query-collections --flatten-chains."""
+    run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2020-01-01")
+    run("collection-chain", repo, "inputs", "rawexpr,calib")
+    rows = json.loads(run("query-collections", repo, "--format", "json"))
+    types = {r["name"]: r["type"] for r in rows}
+    assert types == {"rawexpr": "RUN", "darkr": "RUN", "calib": "CALIBRATION", "inputs": "CHAINED"}
+    flat = json.loads(run("query-collections", repo, "inputs", "--flatten-chains",
+                          "--format", "json"))
+    assert [r["name"] for r in flat] == ["rawexpr", "calib"]
+    only_runs = json.loads(run("query-collections", repo, "--collection-type", "RUN",
+                               "--format", "json"))
+    assert {r["name"] for r in only_runs} == {"rawexpr", "darkr"}
+    out = run("collection-chain", repo, "inputs", "inputs", ok=False)
+    assert "inputs" in out
+
+
+def test_prune_and_remove_runs(repo: Path) -> None:
+    """prune-datasets removes files and entries; remove-runs drops a whole run."""
+    rows = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr",
+                          "--format", "json"))
+    run("prune-datasets", repo, "raw", "--collections", "rawexpr", "--where", "detector = 1",
+        "--no-confirm")
+    left = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr",
+                          "--format", "json"))
+    assert len(left) == len(rows) // 2
+    gone = [r for r in rows if r["data_id"]["detector"] == 1]
+    assert not any(Path(r["uri"]).exists() for r in gone)
+    run("remove-runs", repo, "rawexpr", "--no-confirm")
+    assert "rawexpr" not in run("query-collections", repo)
+
+
+def test_export_import_retrieve(repo: Path, tmp_path: Path) -> None:
+    """export then import into a new repository keeps ids; retrieve-artifacts copies files."""
+    run("export", repo, tmp_path / "exp", "raw", "--collections", "rawexpr")
+    run("create", tmp_path / "other")
+    run("import", tmp_path / "other", tmp_path / "exp")
+    a = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr", "--format", "json"))
+    b = json.loads(run("query-datasets", tmp_path / "other", "raw", "--collections", "rawexpr",
+                       "--format", "json"))
+    assert sorted(r["id"] for r in a) == sorted(r["id"] for r in b)
+    run("retrieve-artifacts", repo, tmp_path / "out", "raw", "--collections", "rawexpr")
+    assert len(list((tmp_path / "out").rglob("*.fits"))) == 4
+
+
+def test_ingest_files_with_regex_and_header(repo: Path, sim_dir: Path) -> None:
+    """ingest-files maps names and header keywords to data IDs; a mis-named file fails all."""
+    files = sorted(sim_dir.glob("sim_exposure_*_array_*.fits"))
+    run("register-dataset-type", repo, "rawcopy", "SpectralImage", "instrument", "exposure",
+        "detector")
+    run("ingest-files", repo, "rawcopy", "copies", *files, "--regex",
+        r"sim_exposure_(?P<exposure>\d+)_array_", "--header-key", "detector=DETECTOR",
+        "--data-id", "instrument=SPHEREx", "--transfer", "copy", "--no-progress")
+    rows = json.loads(run("query-datasets", repo, "rawcopy", "--collections", "copies",
+                          "--format", "json"))
+    assert len(rows) == len(files)
+    darks = sorted(sim_dir.glob("*dark*.fits"))
+    out = run("ingest-files", repo, "rawcopy", "copies2", files[0], darks[0], "--regex",
+              r"sim_exposure_(?P<exposure>\d+)_array_", "--header-key", "detector=DETECTOR",
+              "--data-id", "instrument=SPHEREx", ok=False)
+    assert darks[0].name in out
+    assert "copies2" not in run("query-collections", repo)

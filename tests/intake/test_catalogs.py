@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Catalog files: the committed ones in catalogs/, and export-catalog for any repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import intake
+import pytest
+import yaml
+from click.testing import CliRunner
+from intake.readers.readers import BaseReader
+
+from spherex_dask.cli import cli
+from spherex_dask.errors import ConfigError, MissingCollectionError, MissingDatasetTypeError
+from spherex_dask.intake import REPO_ENV_VAR, export_catalog
+
+CATALOGS = sorted((Path(__file__).parents[2] / "catalogs").glob("*.y*ml"))
+
+
+def _read_entry(cat, name: str):
+    """Read one entry lazily through whichever Intake API the catalog uses."""
+    entry = cat[name]
+    return entry.read() if isinstance(entry, BaseReader) else entry.to_dask()
+
+
+def test_catalogs_directory_is_not_empty():
+    """The committed catalogs exist (v1 at least)."""
+    assert any(p.name == "spherex.yaml" for p in CATALOGS)
+
+
+@pytest.mark.parametrize("path", CATALOGS, ids=[p.name for p in CATALOGS])
+def test_committed_catalog_opens_and_reads(path, repo, monkeypatch, no_compute):
+    """Every catalog in catalogs/ opens with intake.open_catalog and reads an entry lazily."""
+    monkeypatch.setenv(REPO_ENV_VAR, str(repo))
+    cat = intake.open_catalog(str(path))
+    names = list(cat)
+    assert "raw" in names
+    with no_compute():
+        ds = _read_entry(cat, "raw")
+    assert ds.image.dims == ("exposure", "detector", "y", "x")
+    assert isinstance(ds.image.data, da.Array)
+
+
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+def test_export_catalog_cli(fmt, repo, tmp_path, monkeypatch, no_compute):
+    """export-catalog writes a catalog that finds its repository relative to itself."""
+    monkeypatch.delenv(REPO_ENV_VAR, raising=False)
+    out = tmp_path / "cats" / f"repo_{fmt}.yaml"
+    result = CliRunner().invoke(
+        cli, ["export-catalog", str(repo), str(out), "--format", fmt], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output
+    cat = intake.open_catalog(str(out))
+    assert sorted(cat) == ["dark", "raw"]
+    with no_compute():
+        dark = _read_entry(cat, "dark")
+    assert dark.image.dims == ("detector", "y", "x")
+
+
+def test_export_describes_each_entry(repo, tmp_path):
+    """Entries carry description, dimensions and collections; --collections restricts."""
+    out = export_catalog(repo, tmp_path / "c.yaml", collections=["rawexpr", "darkr"])
+    text = out.read_text()
+    assert text.startswith("# Intake catalog")
+    sources = yaml.safe_load(text)["sources"]
+    assert sources["raw"]["metadata"]["dimensions"] == ["instrument", "detector", "exposure"]
+    assert sources["raw"]["args"]["collections"] == ["rawexpr", "darkr"]
+    assert "calibration" in sources["dark"]["description"]
+    only = export_catalog(repo, tmp_path / "d.yaml", dataset_types=["ra*"])
+    assert list(yaml.safe_load(only.read_text())["sources"]) == ["raw"]
+
+
+def test_export_cli_collections_option(repo, tmp_path):
+    """--collections limits entries to dataset types present there."""
+    out = tmp_path / "raw_only.yaml"
+    result = CliRunner().invoke(
+        cli, ["export-catalog", str(repo), str(out), "--collections", "rawexpr"]
+    )
+    assert result.exit_code == 0, result.output
+    assert list(yaml.safe_load(out.read_text())["sources"]) == ["raw"]
+
+
+def test_export_errors_are_actionable(repo, tmp_path):
+    """Unknown collections, dataset types, formats and repositories raise clear errors."""
+    with pytest.raises(MissingCollectionError, match="rawexpr"):
+        export_catalog(repo, tmp_path / "x.yaml", collections=["nope"])
+    with pytest.raises(MissingDatasetTypeError, match="raw"):
+        export_catalog(repo, tmp_path / "x.yaml", dataset_types=["flat*"])
+    with pytest.raises(ConfigError, match="v1"):
+        export_catalog(repo, tmp_path / "x.yaml", format="v3")  # type: ignore[arg-type]
+    result = CliRunner().invoke(cli, ["export-catalog", str(tmp_path / "none"), "o.yaml"])
+    assert result.exit_code == 1
+    assert "Error: No repository" in result.output
+
+
+def test_catalog_entry_override_and_env(repo, tmp_path, monkeypatch):
+    """repo= on an entry beats $SPHEREX_DASK_REPO, which beats the catalog's default."""
+    out = export_catalog(repo, tmp_path / "c.yaml")
+    monkeypatch.setenv(REPO_ENV_VAR, "/no/such/repo")
+    cat = intake.open_catalog(str(out))
+    assert cat.raw.selection.repo == "/no/such/repo"
+    with pytest.raises(ConfigError, match=REPO_ENV_VAR):
+        cat.raw.to_dask()
+    assert cat.raw(repo=str(repo)).discover()["npartitions"] == 4

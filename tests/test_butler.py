@@ -1,0 +1,178 @@
+"""The Butler facade over a real SQLite registry and a local datastore."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from astropy.io import fits
+
+from spherex_dask.butler import Butler, FileDataset
+from spherex_dask.errors import (
+    ChecksumError,
+    DatasetNotFoundError,
+    FileMissingError,
+    FormatterError,
+    IngestError,
+)
+from spherex_dask.ingest import ingest_simulated, register_instrument
+from spherex_dask.sim import simulate
+from spherex_dask.types import DatasetType
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory):
+    return simulate(tmp_path_factory.mktemp("sim"), exposures=2, detectors=(1, 2), size=SIZE, seed=5)
+
+
+@pytest.fixture
+def butler(tmp_path: Path, sim) -> Butler:
+    b = Butler.create(tmp_path / "repo", checksum="blake2b")
+    ingest_simulated(b, sim.root, ingest_type="raw", transfer="symlink")
+    ingest_simulated(b, sim.root, ingest_type="dark", transfer="copy")
+    b.collections = ["rawexpr", "darkr"]
+    return b
+
+
+def raw_id(sim, detector: int = 1) -> dict:
+    return {"instrument": "SPHEREx", "exposure": sim.exposures[0].exposure_id, "detector": detector}
+
+
+def raw_path(sim, detector: int = 1) -> Path:
+    exposure = sim.exposures[0]
+    return next(
+        f.path for f in sim.files
+        if f.kind == "raw" and f.detector == detector and f.exposure == exposure
+    )
+
+
+def test_get_is_lazy_and_equals_astropy(butler: Butler, sim) -> None:
+    """get returns a dask-backed Dataset whose pixels equal the file's."""
+    ds = butler.get("raw", raw_id(sim))
+    assert isinstance(ds, xr.Dataset)
+    assert ds.image.chunks is not None
+    np.testing.assert_array_equal(ds.image.values, fits.getdata(raw_path(sim), "IMAGE"))
+
+
+def test_get_component_and_bbox(butler: Butler, sim) -> None:
+    """raw.flags reads one component; parameters={'bbox': ...} reads one region."""
+    flags = butler.get("raw.flags", raw_id(sim))
+    np.testing.assert_array_equal(flags.values, fits.getdata(raw_path(sim), "FLAGS"))
+    part = butler.get("raw", raw_id(sim), parameters={"bbox": (4, 12, 0, 8)})
+    assert part.image.shape == (8, 8)
+    np.testing.assert_array_equal(part.image.values, fits.getdata(raw_path(sim), "IMAGE")[4:12, 0:8])
+
+
+def test_get_by_obs_id_alternate_key(butler: Butler, sim) -> None:
+    """An exposure can be named by its obs_id string."""
+    ds = butler.get("raw", instrument="SPHEREx", exposure=sim.exposures[0].obs_id, detector=1)
+    assert ds.image.shape == (SIZE, SIZE)
+
+
+def test_wrong_data_id_is_a_clear_error(butler: Butler, sim) -> None:
+    """A data ID with no dataset names what was searched."""
+    with pytest.raises(DatasetNotFoundError, match="rawexpr"):
+        butler.get("raw", raw_id(sim, detector=1) | {"exposure": 1})
+    assert not butler.exists("raw", raw_id(sim) | {"detector": 6})
+
+
+def test_put_get_round_trip_zarr(butler: Butler, sim) -> None:
+    """put writes a new dataset (zarr for images by default) that get reads back."""
+    dt = DatasetType(name="calexp", dimensions=("instrument", "exposure", "detector"),
+                     storage_class="SpectralImage")
+    raw = butler.get("raw", raw_id(sim))
+    ref = butler.put(raw, dt, raw_id(sim), run="out")
+    back = butler.get(ref)
+    np.testing.assert_array_equal(back.image.values, raw.image.values)
+    assert butler.exists("calexp", raw_id(sim), collections=["out"])
+    uri = butler.get_uri("calexp", raw_id(sim), collections="out")
+    assert xr.open_zarr(uri).image.shape == (SIZE, SIZE)
+
+
+def test_missing_file_and_checksum_errors(butler: Butler, sim, tmp_path: Path) -> None:
+    """A deleted file, an altered file and a corrupt file each get a clear error on get."""
+    dark_uri = Path(butler.get_uri("dark", instrument="SPHEREx", detector=1))
+    data = bytearray(dark_uri.read_bytes())
+    data[-100] ^= 0xFF
+    dark_uri.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=dark_uri.name):
+        butler.datastore.verify(butler.registry.get_locations(
+            [butler.find_dataset("dark", instrument="SPHEREx", detector=1).id]).popitem()[1][0])
+    dark_uri.write_bytes(b"SIMPLE  = not really a FITS file")
+    with pytest.raises((FormatterError, ChecksumError), match=dark_uri.name):
+        butler.get("dark", instrument="SPHEREx", detector=1).image.values  # noqa: B018
+    dark_uri.unlink()
+    with pytest.raises(FileMissingError, match=dark_uri.name):
+        butler.get("dark", instrument="SPHEREx", detector=1)
+
+
+def test_ingest_is_all_or_nothing(tmp_path: Path, sim) -> None:
+    """A duplicate, unreadable or unknown file fails the whole ingest and changes nothing."""
+    butler = Butler.create(tmp_path / "repo")
+    register_instrument(butler.registry)
+    ingest_simulated(butler, sim.root, ingest_type="raw")  # records for exposures
+    good = FileDataset(path=str(raw_path(sim, 1)), dataset_type="raw", data_id=raw_id(sim, 1))
+    dup = FileDataset(path=str(raw_path(sim, 2)), dataset_type="raw", data_id=raw_id(sim, 1))
+    with pytest.raises(IngestError, match=raw_path(sim, 2).name):
+        butler.ingest(good, dup, transfer="copy", run="again")
+    missing = FileDataset(path=str(tmp_path / "nope.fits"), dataset_type="raw",
+                          data_id=raw_id(sim, 2))
+    with pytest.raises(IngestError, match=r"nope\.fits"):
+        butler.ingest(good, missing, transfer="copy", run="again")
+    bad_id = FileDataset(path=str(raw_path(sim, 2)), dataset_type="raw",
+                         data_id=raw_id(sim, 2) | {"exposure": 99})
+    with pytest.raises(IngestError, match="99"):
+        butler.ingest(good, bad_id, transfer="copy", run="again")
+    assert "again" not in butler.registry.query_collections("*")
+    assert not (tmp_path / "repo" / "again").exists() or not any(
+        p.is_file() for p in (tmp_path / "repo" / "again").rglob("*"))
+
+
+@pytest.mark.parametrize("transfer", ["copy", "symlink", "relsymlink", "hardlink", "move", "direct"])
+def test_transfer_modes(tmp_path: Path, sim, transfer: str) -> None:
+    """Every transfer mode leaves a readable dataset behind."""
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / raw_path(sim).name
+    path.write_bytes(raw_path(sim).read_bytes())
+    butler = Butler.create(tmp_path / "repo")
+    ingest_simulated(butler, sim.root, ingest_type="raw", run="records")
+    (ref,) = butler.ingest(FileDataset(path=str(path), dataset_type="raw", data_id=raw_id(sim)),
+                           transfer=transfer, run="t")
+    uri = butler.get_uri(ref)
+    assert butler.get(ref).image.shape == (SIZE, SIZE)
+    if transfer == "direct":
+        assert Path(uri) == path
+    elif transfer == "move":
+        assert not path.exists()
+    elif "symlink" in transfer:
+        assert os.path.islink(uri)
+
+
+def test_prune_and_remove_runs(butler: Butler, sim) -> None:
+    """prune_datasets and remove_runs remove entries and files."""
+    ref = butler.find_dataset("raw", raw_id(sim))
+    uri = Path(butler.get_uri(ref))
+    butler.prune_datasets([ref])
+    assert butler.find_dataset("raw", raw_id(sim)) is None
+    assert not uri.exists()
+    assert raw_path(sim).exists()
+    n = butler.remove_runs(["rawexpr"])
+    assert n == 3
+    assert "rawexpr" not in butler.registry.query_collections("*")
+
+
+def test_export_import(butler: Butler, tmp_path: Path) -> None:
+    """export + import_ moves datasets with their ids and files to another repository."""
+    refs = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    butler.export(refs, tmp_path / "exp")
+    other = Butler.create(tmp_path / "other")
+    imported = other.import_(tmp_path / "exp")
+    assert sorted(r.id for r in imported) == sorted(r.id for r in refs)
+    np.testing.assert_array_equal(other.get(imported[0]).image.values,
+                                  butler.get(imported[0]).image.values)
