@@ -7,16 +7,14 @@ first use, so that ``spherex-dask --help`` and registry-only scripts start fast 
 Python's SPEC 1 lazy loading, with the names spelled out here rather than generated).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from .dimensions import DimensionUniverse
 from .errors import SpherexDaskError
 from .types import CollectionType, DataId, DatasetRef, DatasetType, Timespan
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .butler import Butler, FileDataset
     from .pipeline import Pipeline, PipelineTask, QuantumGraph
     from .registry import Registry
@@ -51,9 +49,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'spherex_dask' has no attribute {name!r}")

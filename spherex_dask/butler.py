@@ -539,7 +539,7 @@ def _with_records(ref: DatasetRef, data_id: DataId) -> DatasetRef:
 def _maybe_progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
     if not enabled or len(items) < 20:
         return items
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar as tqdm
 
     return tqdm(items, desc=desc, unit="file")
 

@@ -243,7 +243,7 @@ def _datasets_from_headers(
     datasets = []
     iterator: Iterable[Path] = paths
     if progress and len(paths) >= 20:
-        from tqdm.auto import tqdm
+        from ._progress import progress_bar as tqdm
 
         iterator = tqdm(paths, desc="reading headers", unit="file")
     for path in iterator:

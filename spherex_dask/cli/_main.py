@@ -30,7 +30,11 @@ COMMANDS: dict[str, str] = {
     "ingest-simulated": "_ingest:ingest_simulated",
     "ingest-files": "_ingest:ingest_files",
     "simulate": "_simulate:simulate",
+    "demo": "_demo:demo",
     "export-catalog": "_catalog:export_catalog",
+    "qgraph": "_pipeline:qgraph",
+    "run": "_pipeline:run",
+    "query-quanta": "_pipeline:query_quanta",
 }
 
 

@@ -13,6 +13,7 @@ it up afterwards)::
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -825,6 +826,143 @@ class RegistryTests:
         assert ref.id == raws[0].id
         assert ref.dataset_type.name == "raw.image"
 
+    # -- batched lookups ---------------------------------------------------------------------
+    def test_find_datasets_matches_find_dataset(
+        self, reg: Registry, raws: list[DatasetRef]
+    ) -> None:
+        """find_datasets gives what find_dataset gives for each data ID, misses included."""
+        reg.register_run("raw/run2")
+        newer = reg.insert_datasets("raw", raw_ids(range(3, 6), range(2, 5)), "raw/run2")
+        reg.register_collection("best", CollectionType.TAGGED)
+        reg.associate("best", [raws[0], newer[4]])
+        reg.register_collection("chain", CollectionType.CHAINED)
+        reg.set_collection_chain("chain", ["best", "raw/run2"])
+        data_ids: list[Any] = [
+            *raw_ids(range(1, 10), range(1, 8)),  # exposure 9 and detector 7 have no records
+            {"instrument": INSTR, "exposure": obs_id(4), "detector": 3},
+            {"instrument": INSTR, "exposure": "4", "detector": 3},
+            reg.expand_data_id(instrument=INSTR, exposure=5, detector=2),
+        ]
+        for path in (["raw/run1"], ["chain", "raw/run1"], ["raw/run1", "chain"], ["best"]):
+            expected = [reg.find_dataset("raw", d, collections=path) for d in data_ids]
+            assert reg.find_datasets("raw", data_ids, collections=path) == expected
+            assert None in expected
+        mixed = reg.find_datasets("raw", data_ids, collections=["chain", "raw/run1"])
+        assert {r.run for r in mixed if r is not None} == {"raw/run1", "raw/run2"}
+        assert mixed[0] == raws[0]
+        component = reg.find_datasets("raw.image", data_ids[:2], collections="raw/run1")
+        assert [r.dataset_type.name for r in component if r] == ["raw.image", "raw.image"]
+        assert [r.id for r in component if r] == [raws[0].id, raws[1].id]
+        assert reg.find_datasets("raw", [], collections="raw/run1") == []
+
+    def test_find_datasets_calibrations(
+        self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]
+    ) -> None:
+        """Validity ranges are chosen per timespan (given, or the exposure's) as find_dataset
+        does, over ranges with gaps, timespans spanning several ranges, and several
+        CALIBRATION collections."""
+        reg.register_collection("calib2", CollectionType.CALIBRATION)
+        for g in range(4):  # 12-minute ranges every 20 minutes, detectors 1-3 only
+            reg.register_run(f"dark/g{g}")
+            refs = reg.insert_datasets(
+                "dark", [{"instrument": INSTR, "detector": d} for d in (1, 2, 3)], f"dark/g{g}"
+            )
+            begin = T0 + 20 * g * MINUTE
+            reg.certify("calib2", refs, Timespan(begin, begin + 12 * MINUTE))
+        rng = random.Random(7)
+        data_ids: list[dict[str, Any]] = []
+        spans: list[Timespan | None] = []
+        for _ in range(300):
+            detector = rng.randint(1, 7)
+            if rng.random() < 0.3:
+                exposure = rng.randint(1, 8)
+                data_ids.append({"instrument": INSTR, "exposure": exposure, "detector": detector})
+                spans.append(None)
+                continue
+            begin = T0 + rng.randint(-30, 120) * MINUTE
+            data_ids.append({"instrument": INSTR, "detector": detector})
+            spans.append(Timespan(begin, begin + rng.choice([0, 1, 5, 15, 40, 90]) * MINUTE))
+        paths = {("calib2", "calib"): 6, ("calib",): 2, ("calib2",): 4, ("dark/g3", "calib2"): 1}
+        for path, runs in paths.items():
+            expected = [
+                reg.find_dataset("dark", d, collections=path, timespan=t)
+                for d, t in zip(data_ids, spans, strict=True)
+            ]
+            found = reg.find_datasets("dark", data_ids, collections=path, timespans=spans)
+            assert found == expected
+            assert None in found
+            assert len({r.run for r in found if r is not None}) == runs
+        by_exposure = raw_ids(range(1, 9))
+        expected = [reg.find_dataset("dark", d, collections="calib") for d in by_exposure]
+        assert reg.find_datasets("dark", by_exposure, collections="calib") == expected
+        assert {r.run for r in expected if r is not None} == {"dark/a", "dark/b"}
+
+    def test_find_datasets_errors(
+        self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]
+    ) -> None:
+        """Bad arguments and calibration lookups without a timespan are clear errors."""
+        dark_id = {"instrument": INSTR, "detector": 1}
+        with pytest.raises(QueryError, match="2 timespans for 1 data ID"):
+            reg.find_datasets("dark", [dark_id], collections="calib", timespans=[None, None])
+        with pytest.raises(QueryError, match="timespan"):
+            reg.find_datasets("dark", [dark_id], collections="calib")
+        with pytest.raises(DataIdError, match="detector"):
+            reg.find_datasets("dark", [{"instrument": INSTR}], collections="dark/a")
+        with pytest.raises(MissingCollectionError):
+            reg.find_datasets("dark", [dark_id], collections="nope")
+        assert reg.find_datasets("dark", [dark_id], collections="dark/a") == [darks[0][0]]
+
+    def test_count_datasets(
+        self,
+        reg: Registry,
+        raws: list[DatasetRef],
+        darks: tuple[list[DatasetRef], list[DatasetRef]],
+    ) -> None:
+        """count_datasets counts what query_datasets returns, with the same arguments."""
+        reg.register_run("raw/run2")
+        reg.insert_datasets("raw", raw_ids(range(1, 3)), "raw/run2")
+        two_runs = ["raw/run2", "raw/run1"]
+        cases: list[dict[str, Any]] = [
+            {"dataset_types": "raw", "collections": two_runs},
+            {"dataset_types": "raw", "collections": two_runs, "find_first": False},
+            {
+                "dataset_types": ["raw", "dark"],
+                "collections": ["raw/run1", "dark/a"],
+                "where": "detector IN (1..3)",
+            },
+            {
+                "dataset_types": ...,
+                "collections": ["dark/a", "dark/b", "raw/run1"],
+                "data_id": {"detector": 2},
+                "find_first": False,
+            },
+            {"dataset_types": "dark", "collections": "calib", "find_first": False},
+            {
+                "dataset_types": "raw",
+                "collections": "raw/run1",
+                "where": "exposure.obs_id = :o",
+                "bind": {"o": obs_id(3)},
+            },
+            {
+                "dataset_types": "r*",
+                "collections": two_runs,
+                "where": "planning_period = '2025W18_1A'",
+            },
+        ]
+        for case in cases:
+            kwargs = dict(case)
+            types = kwargs.pop("dataset_types")
+            assert reg.count_datasets(types, **kwargs) == len(
+                list(reg.query_datasets(types, **kwargs))
+            ), case
+        assert reg.count_datasets("raw", collections=two_runs) == 48
+        assert reg.count_datasets("raw", collections=two_runs, find_first=False) == 60
+        assert reg.count_datasets("raw", collections="raw/run1", where="detector > 6") == 0
+        with pytest.raises(QueryError, match="find_first"):
+            reg.count_datasets("dark", collections="calib")
+        with pytest.raises(UnknownNameError, match="detectr"):
+            reg.count_datasets("raw", collections="raw/run1", where="detectr = 1")
+
     def test_query_datasets_where(self, reg: Registry, raws: list[DatasetRef]) -> None:
         """where expressions on keys, record fields, implied dimensions and time work."""
 
@@ -918,6 +1056,44 @@ class RegistryTests:
         assert exposures == [DataId({"instrument": INSTR, "exposure": 3})]
         with pytest.raises(QueryError, match="collections"):
             reg.query_data_ids(["exposure"], datasets="raw")
+
+    def test_query_implied_dimensions(self, reg: Registry, raws: list[DatasetRef]) -> None:
+        """An implied dimension (planning_period) asked for or constrained takes the value in
+        the implying exposure record; it is never an unrelated factor of the result."""
+
+        def pairs(ids: Any) -> list[tuple[Any, Any]]:
+            return [(d["exposure"], d["planning_period"]) for d in ids]
+
+        everything = pairs(reg.query_data_ids(["exposure", "planning_period"]))
+        assert everything == [(i, period(i)) for i in range(1, 9)]
+        assert len(list(reg.query_data_ids(["planning_period", "detector", "exposure"]))) == 48
+        late = reg.query_data_ids(
+            ["exposure", "planning_period"], where="planning_period = '2025W18_1B'"
+        )
+        assert pairs(late) == [(i, "2025W18_1B") for i in range(5, 9)]
+        for where in ("planning_period = :p", "exposure.planning_period = :p"):
+            early = reg.query_data_ids(["exposure"], where=where, bind={"p": "2025W18_1A"})
+            assert [d["exposure"] for d in early] == [1, 2, 3, 4]
+            refs = reg.query_datasets(
+                "raw",
+                collections="raw/run1",
+                where=f"{where} AND detector = 2",
+                bind={"p": "2025W18_1B"},
+            )
+            assert sorted(r.data_id["exposure"] for r in refs) == [5, 6, 7, 8]
+        timed = reg.query_data_ids(
+            ["exposure", "planning_period"],
+            where="planning_period.timespan OVERLAPS T'2025-05-01T00:50'",
+        )
+        assert pairs(timed) == [(i, "2025W18_1B") for i in range(5, 9)]
+        reg.register_run("early")
+        reg.insert_datasets("raw", raw_ids(range(1, 3), range(1, 2)), "early")
+        periods = reg.query_data_ids(["planning_period"], datasets="raw", collections="early")
+        assert [d["planning_period"] for d in periods] == ["2025W18_1A"]
+        with_data = reg.query_data_ids(
+            ["exposure", "planning_period"], datasets="raw", collections="early"
+        )
+        assert pairs(with_data) == [(1, "2025W18_1A"), (2, "2025W18_1A")]
 
     # -- locations ---------------------------------------------------------------------------
     def test_locations(self, reg: Registry, raws: list[DatasetRef]) -> None:

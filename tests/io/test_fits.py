@@ -185,13 +185,15 @@ def test_chunks_parameter_and_chunk_values(level2) -> None:
 
 
 def test_default_chunks_full_frame(tmp_path) -> None:
-    """A 2040 x 2040 frame opens as two full-width row bands."""
+    """A 2040 x 2040 frame opens as one chunk per plane; chunks= still splits it."""
     path = tmp_path / "big.fits"
     fits.HDUList(
         [fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2040, 2040), np.float32), name="IMAGE")]
     ).writeto(path)
     ds = FitsImageFormatter().read(str(path))
-    assert ds["image"].data.chunks == ((1020, 1020), (2040,))
+    assert ds["image"].data.chunks == ((2040,), (2040,))
+    banded = FitsImageFormatter().read(str(path), parameters={"chunks": {"y": 1020}})
+    assert banded["image"].data.chunks == ((1020, 1020), (2040,))
 
 
 class _CountingFile(io.FileIO):
@@ -237,7 +239,7 @@ def test_open_reads_no_pixels_and_chunks_read_their_bytes(tmp_path, counting_fs)
             fits.ImageHDU(data.astype(np.int32), name="FLAGS"),
         ]
     ).writeto(path)
-    ds = FitsImageFormatter().read(f"counting://{path}")
+    ds = FitsImageFormatter().read(f"counting://{path}", parameters={"chunks": {"y": 1020}})
     opened = counting_fs[0]
     assert 0 < opened < 64 * 1024  # headers only: the pixels are 33 MB
     chunk = ds["image"].data.blocks[1, 0].compute()

@@ -3,7 +3,8 @@
 
 Reading returns an ``xarray.Dataset`` whose variables ``image``, ``flags``, ``variance``,
 ``zodi`` (those present, plus any other 2-D extension under its lower-cased EXTNAME) lie
-on dims ``(y, x)``, backed by dask arrays that read their own bytes only when computed.
+on dims ``(y, x)``, backed by dask arrays that read their own bytes only when computed
+(``.values`` of a one-chunk plane reads it in the calling thread, without a copy).
 Coordinates: ``y``/``x`` (detector pixels, 0-based) and, when the file has the spectral
 WCS ``W``, lazy ``wavelength``/``bandwidth`` (um). Headers become attrs (PRIMARY on the
 Dataset, each extension's on its variable).
@@ -17,7 +18,9 @@ bbox
     written back keeps its sky and wavelength solution.
 chunks
     Dask chunks of the (y, x) planes: an int, ``(cy, cx)`` or ``{"y": cy, "x": cx}``;
-    default full-width row bands of about 8 MiB (``(1020, 2040)`` for a full frame).
+    default one chunk per plane up to 64 MiB (a 2040 x 2040 frame is one chunk), else
+    full-width row bands of about 64 MiB. A chunk is read whole when any of it is used,
+    so ask for smaller chunks (or a ``bbox``) to read small parts of large planes.
 include_psf
     Also return the PSF cube as variable ``psf`` on ``(psf_zone, psf_y, psf_x)``.
 

@@ -1,9 +1,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Build the lazy ``xarray.Dataset`` of a SpectralImage FITS file."""
+"""Build the lazy ``xarray.Dataset`` of a SpectralImage FITS file.
+
+Each variable is a dask array (:func:`._lazy_arrays.read_array`) whose tasks, one per chunk
+and by default one per plane, call :class:`FitsArrayProxy` to read their own bytes; the
+``wavelength``/``bandwidth`` coordinates are dask arrays evaluated per chunk from the
+spectral model.
+"""
 
 from __future__ import annotations
 
 import logging
+import operator
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -25,9 +32,9 @@ from ._fits_read import (
     image_attrs,
     scan_fits,
 )
-from ._headers import header_to_attrs
-from ._regions import parse_bbox, parse_chunks
-from ._spectral_wcs import ControlGrid, SpectralArrayProxy, spectral_model_from_fits
+from ._lazy_arrays import chunk_sizes, read_array
+from ._regions import parse_bbox, parse_chunks, plane_chunks
+from ._spectral_wcs import ControlGrid, spectral_block, spectral_model_from_fits
 
 __all__ = ["FITS_READ_PARAMETERS", "list_fits_components", "open_fits"]
 
@@ -58,20 +65,14 @@ def _image_planes(f: FitsFile) -> dict[str, HduInfo]:
     return planes
 
 
-def _lazy(proxy: Any, chunks: tuple[Any, ...], label: str, identity: tuple[Any, ...]) -> da.Array:
-    """A dask array over ``proxy``, named by file identity, region and chunking."""
-    region = (getattr(proxy, "origin", None), proxy.shape)
-    name = f"read-fits-{label}-{tokenize(*identity, region, chunks)}"
-    meta = np.empty((0,) * proxy.ndim, dtype=proxy.dtype)
-    return da.from_array(
-        proxy,
-        chunks=chunks,
-        name=name,
-        lock=False,
-        asarray=False,
-        fancy=False,
-        meta=meta,
-        inline_array=True,
+def _lazy(proxy: FitsArrayProxy, chunks: tuple[int, ...], label: str, token: str) -> da.Array:
+    """A dask array over ``proxy``, named by label and the token of file, region and chunking."""
+    blocks = chunk_sizes(proxy.shape, chunks)
+    return read_array(
+        f"read-fits-{label}-{token}",
+        blocks,
+        proxy.dtype,
+        lambda slices: (operator.getitem, proxy, slices),
     )
 
 
@@ -89,7 +90,7 @@ def _spectral_coords(
     ys: np.ndarray,
     xs: np.ndarray,
     chunks: tuple[int, int],
-    identity: tuple[Any, ...],
+    token: str,
 ) -> dict[str, Any]:
     header = next((i.header for i in planes.values() if "CTYPE1W" in i.header), None)
     if header is None:
@@ -98,18 +99,23 @@ def _spectral_coords(
     model = spectral_model_from_fits(header, f.wave_table, x0=fx0, y0=fy0, path=f.path)
     if model is None:
         return {}
-    array = _lazy(
-        SpectralArrayProxy(model, ys, xs), ((2,), *chunks), "spectral", (*identity, ys[0], xs[0])
-    )
     if isinstance(model, ControlGrid):
         wl_attrs, bw_attrs = model.coordinate_attrs()
     else:
         wl_attrs = {"long_name": "central wavelength", "units": model.unit}
         bw_attrs = {"long_name": "bandwidth", "units": model.unit}
-    return {
-        "wavelength": (SPATIAL_DIMS, array[0], wl_attrs),
-        "bandwidth": (SPATIAL_DIMS, array[1], bw_attrs),
-    }
+    y0, x0 = int(ys[0]), int(xs[0])
+    blocks = chunk_sizes((ys.size, xs.size), chunks)
+    coords = {}
+    for plane, (label, attrs) in enumerate((("wavelength", wl_attrs), ("bandwidth", bw_attrs))):
+
+        def task(slices: tuple[slice, ...], plane: int = plane) -> tuple[Any, ...]:
+            y, x = ((s.start + o, s.stop + o) for s, o in zip(slices, (y0, x0), strict=True))
+            return (spectral_block, model, plane, y, x)
+
+        array = read_array(f"fits-{label}-{token}", blocks, np.dtype(np.float32), task)
+        coords[label] = (SPATIAL_DIMS, array, attrs)
+    return coords
 
 
 def list_fits_components(
@@ -142,62 +148,57 @@ def open_fits(
             f"FITS file {path!r} has no 2-D image HDU; HDUs: {sorted(f.images) or 'none'}."
         )
     first = next(iter(planes.values()))
-    y0, y1, x0, x1 = (
+    y0, y1, x0, x1 = region = (
         parse_bbox(params["bbox"], first.shape, path=path)
         if params.get("bbox") is not None
         else (0, first.shape[0], 0, first.shape[1])
     )
     itemsize = max(i.dtype.itemsize for i in planes.values())
-    chunks = parse_chunks(params.get("chunks"), (y1 - y0, x1 - x0), itemsize)
+    chunks = parse_chunks(params.get("chunks"), (y1 - y0, x1 - x0), itemsize, default=plane_chunks)
     fx0, fy0 = file_origin(first.header)
-    ys = np.arange(fy0 + y0, fy0 + y1)
-    xs = np.arange(fx0 + x0, fx0 + x1)
-    identity = _identity(path)
+    ys, xs = np.arange(fy0 + y0, fy0 + y1), np.arange(fx0 + x0, fx0 + x1)
+    token = tokenize(_identity(path), region, chunks)
     coords: dict[str, Any] = {"y": ys, "x": xs}
-    coords.update(_spectral_coords(f, planes, ys, xs, chunks, identity))
+    coords.update(_spectral_coords(f, planes, ys, xs, chunks, token))
     psf = f.images.get(PSF_EXTNAME)
-    available = [
-        *planes,
-        *(["psf"] if psf is not None else []),
-        *[c for c in coords if c not in SPATIAL_DIMS],
-    ]
-    if component is not None and component not in available:
-        raise FormatterError(
-            f"FITS file {path!r} has no component {component!r}; available: {', '.join(available)}."
-        )
-    wanted = [component] if component in planes else ([] if component else list(planes))
+    _check_component(path, component, [*planes, *(["psf"] if psf else []), *list(coords)[2:]])
     variables: dict[str, Any] = {}
-    for name in wanted:
+    for name in [component] if component in planes else ([] if component else list(planes)):
         info = planes[name]
         proxy = FitsArrayProxy(
             path, info, origin=(y0, x0), shape=(y1 - y0, x1 - x0), storage_options=storage_options
         )
         attrs = image_attrs(info, (fx0, fy0), (fx0 + x0, fy0 + y0))
-        variables[name] = (SPATIAL_DIMS, _lazy(proxy, chunks, name, identity), attrs)
-    if psf is not None and (
-        component == "psf" or (component is None and params.get("include_psf"))
-    ):
-        proxy = FitsArrayProxy(
-            path,
-            psf,
-            origin=(0,) * len(psf.shape),
-            shape=psf.shape,
-            storage_options=storage_options,
-        )
-        dims = (
-            PSF_DIMS[-len(psf.shape) :]
-            if len(psf.shape) <= 3
-            else tuple(f"psf_dim{i}" for i in range(len(psf.shape)))
-        )
-        variables["psf"] = (
-            dims,
-            _lazy(proxy, psf.shape, "psf", identity),
-            header_to_attrs(psf.header),
-        )
-    ds = xr.Dataset(variables, coords=coords, attrs=header_to_attrs(f.primary))
+        variables[name] = (SPATIAL_DIMS, _lazy(proxy, chunks, name, token), attrs)
+    if psf is not None and (component == "psf" or (not component and params.get("include_psf"))):
+        variables["psf"] = _psf_variable(path, psf, token, storage_options)
+    ds = xr.Dataset(variables, coords=coords, attrs=f.primary.attrs())
     ds.encoding["source"] = path
     if component is None:
         return ds
     if component in coords:
         return ds.coords[component].copy()
     return ds[component]
+
+
+def _check_component(path: str, component: str | None, available: list[str]) -> None:
+    if component is not None and component not in available:
+        raise FormatterError(
+            f"FITS file {path!r} has no component {component!r}; available: {', '.join(available)}."
+        )
+
+
+def _psf_variable(
+    path: str, psf: HduInfo, token: str, storage_options: Mapping[str, Any] | None
+) -> tuple[tuple[str, ...], da.Array, dict[str, Any]]:
+    """The PSF cube as (dims, lazy array, attrs), read as one chunk."""
+    origin = (0,) * len(psf.shape)
+    proxy = FitsArrayProxy(
+        path, psf, origin=origin, shape=psf.shape, storage_options=storage_options
+    )
+    dims = (
+        PSF_DIMS[-len(psf.shape) :]
+        if len(psf.shape) <= 3
+        else tuple(f"psf_dim{i}" for i in range(len(psf.shape)))
+    )
+    return (dims, _lazy(proxy, psf.shape, "psf", token), psf.header.attrs())

@@ -12,19 +12,22 @@ describes the cut-out's own pixel grid.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import math
 import re
 import warnings
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.io.fits.verify import VerifyWarning
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = [
     "attrs_to_header",
+    "cards_to_attrs",
     "header_to_attrs",
     "is_spectral_wcs_key",
     "pixel_origin",
@@ -73,6 +76,7 @@ _CRPIX_RE = re.compile(r"^CRPIX([12])[A-Z]?$")
 _KEYWORD_RE = re.compile(r"^[A-Z0-9_-]{1,8}$")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_spectral_wcs_key(key: str) -> bool:
     """Whether ``key`` belongs to the alternate WCS ``W`` (the WAVE-TAB lookup)."""
     return bool(_SPECTRAL_WCS_RE.match(key))
@@ -83,25 +87,43 @@ def header_to_attrs(header: fits.Header) -> dict[str, Any]:
 
     Examples
     --------
+    >>> from astropy.io import fits
     >>> h = fits.Header([("BITPIX", -32), ("BUNIT", "MJy/sr"), ("HISTORY", "a"), ("HISTORY", "b")])
     >>> header_to_attrs(h)
     {'BUNIT': 'MJy/sr', 'HISTORY': 'a\\nb'}
     """
+    from astropy.io.fits.card import Undefined
+
+    return cards_to_attrs(
+        (card.keyword, None if isinstance(card.value, Undefined) else card.value)
+        for card in header.cards
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _keep(key: str) -> bool:
+    return bool(key) and key not in _STRUCTURAL and not _STRUCTURAL_RE.match(key)
+
+
+def cards_to_attrs(cards: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Plain attrs of (keyword, value) cards: :func:`header_to_attrs` without astropy.
+
+    Undefined values must already be ``None``.
+
+    Examples
+    --------
+    >>> cards_to_attrs([("NAXIS", 2), ("COMMENT", "a"), ("COMMENT", "b"), ("Z", 1j)])
+    {'COMMENT': 'a\\nb', 'Z': '1j'}
+    """
     attrs: dict[str, Any] = {}
-    for card in header.cards:
-        key = card.keyword
-        if not key or key in _STRUCTURAL or _STRUCTURAL_RE.match(key):
+    for key, value in cards:
+        if not _keep(key):
             continue
         if key in _MULTI:
-            text = str(card.value)
+            text = str(value)
             attrs[key] = f"{attrs[key]}\n{text}" if key in attrs else text
             continue
-        value = card.value
-        if isinstance(value, fits.card.Undefined):
-            value = None
-        elif isinstance(value, complex):
-            value = str(value)
-        attrs[key] = value
+        attrs[key] = str(value) if isinstance(value, complex) else value
     return attrs
 
 
@@ -110,6 +132,8 @@ def attrs_to_header(attrs: Mapping[str, Any], *, drop_spectral_wcs: bool = False
 
     Keys longer than 8 characters (or not FITS-legal) become ``HIERARCH`` cards.
     """
+    from astropy.io import fits
+
     header = fits.Header()
     for raw_key, value in attrs.items():
         key = str(raw_key).upper()
@@ -126,6 +150,8 @@ def attrs_to_header(attrs: Mapping[str, Any], *, drop_spectral_wcs: bool = False
 
 
 def _set_card(header: fits.Header, key: str, value: Any) -> None:
+    from astropy.io.fits.verify import VerifyWarning
+
     value = value.item() if isinstance(value, np.generic) else value
     if not (value is None or isinstance(value, bool | int | float | str)):
         logger.debug("Attribute %s=%r is not a FITS scalar; not written", key, value)

@@ -14,15 +14,17 @@ Missing dimensions in the mapping form mean the whole axis.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...errors import FormatterError
 
-__all__ = ["Region", "default_chunks", "parse_bbox", "parse_chunks"]
+__all__ = ["Region", "default_chunks", "parse_bbox", "parse_chunks", "plane_chunks"]
 
-#: Target size of one chunk of an image read lazily (bytes).
+#: Target size of one chunk of an image (bytes).
 CHUNK_BYTES = 8 * 1024 * 1024
+#: Planes up to this size are read as one chunk by default (bytes).
+PLANE_CHUNK_BYTES = 64 * 1024 * 1024
 
 Region = tuple[int, int, int, int]
 
@@ -84,8 +86,10 @@ def parse_bbox(bbox: Any, shape: tuple[int, int], *, path: str = "") -> Region:
     return (y0, y1, x0, x1)
 
 
-def default_chunks(shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
-    """Row-band chunks of about :data:`CHUNK_BYTES`, full width, equal heights.
+def default_chunks(
+    shape: tuple[int, int], itemsize: int, *, target: int = CHUNK_BYTES
+) -> tuple[int, int]:
+    """Row-band chunks of about ``target`` bytes, full width, equal heights.
 
     Examples
     --------
@@ -95,14 +99,38 @@ def default_chunks(shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
     (64, 64)
     """
     ny, nx = shape
-    bands = max(1, math.ceil(ny * nx * itemsize / CHUNK_BYTES))
+    bands = max(1, math.ceil(ny * nx * itemsize / target))
     return (math.ceil(ny / bands), nx)
 
 
-def parse_chunks(chunks: Any, shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
+def plane_chunks(shape: tuple[int, int], itemsize: int) -> tuple[int, int]:
+    """Default read chunks: the whole plane up to :data:`PLANE_CHUNK_BYTES`, else row bands
+    of about that size.
+
+    One chunk per plane means one task and one read per variable, and no copy to assemble
+    the array; ``chunks`` asks for smaller ones.
+
+    Examples
+    --------
+    >>> plane_chunks((2040, 2040), 4)
+    (2040, 2040)
+    >>> plane_chunks((8192, 8192), 4)
+    (2048, 8192)
+    """
+    return default_chunks(shape, itemsize, target=PLANE_CHUNK_BYTES)
+
+
+def parse_chunks(
+    chunks: Any,
+    shape: tuple[int, int],
+    itemsize: int,
+    *,
+    default: Callable[[tuple[int, int], int], tuple[int, int]] = default_chunks,
+) -> tuple[int, int]:
     """Normalise a ``chunks`` parameter: None, an int (square), a pair or ``{"y":, "x":}``.
 
-    ``-1`` or ``None`` for one axis means the whole axis.
+    ``-1`` or ``None`` for one axis means the whole axis; ``chunks=None`` gives
+    ``default(shape, itemsize)``.
 
     Examples
     --------
@@ -110,7 +138,7 @@ def parse_chunks(chunks: Any, shape: tuple[int, int], itemsize: int) -> tuple[in
     (16, 64)
     """
     if chunks is None:
-        return default_chunks(shape, itemsize)
+        return default(shape, itemsize)
     if isinstance(chunks, int) and not isinstance(chunks, bool):
         pair: tuple[Any, Any] = (chunks, chunks)
     elif isinstance(chunks, Mapping):

@@ -9,7 +9,8 @@ control point). Between control points the lookup is bilinear.
 When the ``W`` transform is the usual diagonal one (as in IRSA and simulator files), the
 table is turned into a :class:`ControlGrid` in detector pixel coordinates and evaluated
 with numpy (about 10x faster than wcslib, equal to it to rounding); any other ``W``
-header is evaluated through ``astropy.wcs.WCS(header, fobj=hdul, key="W")``.
+header is evaluated through ``astropy.wcs.WCS(header, fobj=hdul, key="W")``. astropy is
+imported only by that path and by the writer (``astropy.wcs`` alone takes 0.1-0.3 s).
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
 
 from ._headers import is_spectral_wcs_key
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from ._fits_scan import BinaryTable, FitsHeader
 
 __all__ = [
     "AstropySpectralWcs",
     "ControlGrid",
-    "SpectralArrayProxy",
+    "spectral_block",
     "spectral_model_from_fits",
 ]
 
@@ -37,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 WCS_WAVE_EXTNAME = "WCS-WAVE"
 _ATTR_X, _ATTR_Y, _ATTR_VALUES = "wcs_wave_x", "wcs_wave_y", "wcs_wave_values"
+_ROWS_PER_STEP = 64
 
 
 def _interp_weights(grid: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,14 +81,20 @@ class ControlGrid:
         Bilinear on a rectilinear grid is separable: interpolate the few control rows along
         x first, then pick and blend whole rows along y.
         """
+        return np.stack([self.evaluate_plane(ys, xs, plane) for plane in (0, 1)])
+
+    def evaluate_plane(self, ys: np.ndarray, xs: np.ndarray, plane: int) -> np.ndarray:
+        """Wavelength (``plane=0``) or bandwidth (1) at ``ys`` x ``xs``: (ny, nx) float32."""
         iy, wy = _interp_weights(self.y, np.asarray(ys, dtype=np.float64))
         ix, wx = _interp_weights(self.x, np.asarray(xs, dtype=np.float64))
         jy = np.minimum(iy + 1, self.y.size - 1)
         jx = np.minimum(ix + 1, self.x.size - 1)
-        out = np.empty((2, iy.size, ix.size), dtype=np.float32)
-        for plane, table in enumerate((self.wavelength, self.bandwidth)):
-            rows = table[:, ix] * (1 - wx) + table[:, jx] * wx  # (control rows, nx)
-            out[plane] = rows[iy] * (1 - wy)[:, None] + rows[jy] * wy[:, None]
+        table = (self.wavelength, self.bandwidth)[plane]
+        rows = table[:, ix] * (1 - wx) + table[:, jx] * wx  # (control rows, nx)
+        out = np.empty((iy.size, ix.size), dtype=np.float32)
+        for start in range(0, iy.size, _ROWS_PER_STEP):  # float64 temporaries stay small
+            band = slice(start, start + _ROWS_PER_STEP)
+            out[band] = rows[iy[band]] * (1 - wy[band, None]) + rows[jy[band]] * wy[band, None]
         return out
 
     def coordinate_attrs(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -126,6 +139,8 @@ class ControlGrid:
 
     def to_fits(self, x0: int, y0: int) -> tuple[list[tuple[str, Any, str]], fits.BinTableHDU]:
         """Header cards of WCS ``W`` and the ``WCS-WAVE`` table for an array whose first pixel is (x0, y0)."""
+        from astropy.io import fits
+
         cards: list[tuple[str, Any, str]] = [
             ("WCSAXESW", 2, "number of axes of WCS W"),
             ("WCSNAMEW", "WAVELENGTH", "central wavelength and bandwidth per pixel"),
@@ -160,15 +175,25 @@ class ControlGrid:
 
 
 class AstropySpectralWcs:
-    """A picklable WAVE-TAB evaluator through astropy, for ``W`` headers the grid cannot express."""
+    """A picklable WAVE-TAB evaluator through astropy, for ``W`` headers the grid cannot express.
 
-    def __init__(self, header: fits.Header, table: fits.BinTableHDU, *, x0: int, y0: int) -> None:
-        self.header_text = header.tostring()
-        buffer = io.BytesIO()
-        fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer)
-        self.table_bytes = buffer.getvalue()
+    Parameters
+    ----------
+    header_text
+        The ``W`` cards (80-character card images).
+    table_fits
+        A FITS file holding the lookup table (an empty primary HDU, then the table).
+    x0, y0
+        Detector position of the file's first pixel.
+    unit
+        Unit of wavelength and bandwidth.
+    """
+
+    def __init__(self, header_text: str, table_fits: bytes, *, x0: int, y0: int, unit: str) -> None:
+        self.header_text = header_text
+        self.table_bytes = table_fits
         self.x0, self.y0 = x0, y0
-        self.unit = str(header.get("CUNIT1W", "um"))
+        self.unit = unit
         self._wcs: WCS | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -177,6 +202,9 @@ class AstropySpectralWcs:
     def wcs(self) -> WCS:
         """The astropy WCS, built on first use (astropy's -TAB WCS does not pickle)."""
         if self._wcs is None:
+            from astropy.io import fits
+            from astropy.wcs import WCS, FITSFixedWarning
+
             header = fits.Header.fromstring(self.header_text)
             with fits.open(io.BytesIO(self.table_bytes)) as hdul, warnings.catch_warnings():
                 warnings.simplefilter("ignore", FITSFixedWarning)
@@ -191,9 +219,13 @@ class AstropySpectralWcs:
         wl, bw = self.wcs().pixel_to_world_values(px, py)
         return np.stack([wl, bw]).astype(np.float32)
 
+    def evaluate_plane(self, ys: np.ndarray, xs: np.ndarray, plane: int) -> np.ndarray:
+        """Wavelength (``plane=0``) or bandwidth (1) at ``ys`` x ``xs``: (ny, nx) float32."""
+        return self.evaluate(ys, xs)[plane]
+
 
 def _grid_from_table(
-    header: fits.Header, table: fits.BinTableHDU, x0: int, y0: int
+    header: Mapping[str, Any], table: BinaryTable, x0: int, y0: int
 ) -> ControlGrid | None:
     """The control grid when ``W`` is the plain diagonal two-axis lookup, else ``None``."""
     try:
@@ -207,10 +239,9 @@ def _grid_from_table(
                 return None
         if header["PS1_1W"] != header["PS2_1W"] or header["PS1_0W"] != header["PS2_0W"]:
             return None
-        data = table.data
-        values = np.asarray(data[str(header["PS1_1W"])][0], dtype=np.float64)
-        xi = np.asarray(data[str(header["PS1_2W"])][0], dtype=np.float64).ravel()
-        yi = np.asarray(data[str(header["PS2_2W"])][0], dtype=np.float64).ravel()
+        values = np.asarray(table.column(str(header["PS1_1W"]))[0], dtype=np.float64)
+        xi = np.asarray(table.column(str(header["PS1_2W"]))[0], dtype=np.float64).ravel()
+        yi = np.asarray(table.column(str(header["PS2_2W"]))[0], dtype=np.float64).ravel()
     except (KeyError, IndexError, ValueError):
         return None
     if values.shape != (yi.size, xi.size, 2):
@@ -227,8 +258,20 @@ def _grid_from_table(
     return ControlGrid(positions[0], positions[1], values[..., 0], values[..., 1], unit)
 
 
+def _astropy_model(
+    header_text: str, table: BinaryTable, *, x0: int, y0: int, unit: str
+) -> AstropySpectralWcs:
+    from astropy.io import fits
+
+    cards = (header_text[i : i + 80] for i in range(0, len(header_text), 80))
+    w_cards = "".join(card for card in cards if is_spectral_wcs_key(card[:8].rstrip()))
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table.to_hdu()]).writeto(buffer)
+    return AstropySpectralWcs(w_cards, buffer.getvalue(), x0=x0, y0=y0, unit=unit)
+
+
 def spectral_model_from_fits(
-    header: fits.Header, table: fits.BinTableHDU | None, *, x0: int, y0: int, path: str
+    header: FitsHeader, table: BinaryTable | None, *, x0: int, y0: int, path: str
 ) -> ControlGrid | AstropySpectralWcs | None:
     """The evaluator of WCS ``W`` in ``header`` (``None`` if the file has none).
 
@@ -239,9 +282,9 @@ def spectral_model_from_fits(
     grid = _grid_from_table(header, table, x0, y0)
     if grid is not None:
         return grid
-    w_cards = fits.Header([card for card in header.cards if is_spectral_wcs_key(card.keyword)])
-    model = AstropySpectralWcs(w_cards, table, x0=x0, y0=y0)
     try:
+        unit = str(header.get("CUNIT1W", "um"))
+        model = _astropy_model(header.text, table, x0=x0, y0=y0, unit=unit)
         model.wcs()
     except Exception as err:  # astropy raises many types for a bad WCS
         logger.warning(
@@ -251,22 +294,11 @@ def spectral_model_from_fits(
     return model
 
 
-class SpectralArrayProxy:
-    """Array-like (2, ny, nx) of wavelength and bandwidth, computed per requested block.
+def spectral_block(
+    model: ControlGrid | AstropySpectralWcs, plane: int, y: tuple[int, int], x: tuple[int, int]
+) -> np.ndarray:
+    """One dask block of the wavelength (``plane=0``) or bandwidth (1) coordinate.
 
-    ``dask.array.from_array`` slices it chunk by chunk, so only the chunks used are evaluated.
+    ``y``/``x`` are detector-pixel ranges (start, stop).
     """
-
-    def __init__(
-        self, model: ControlGrid | AstropySpectralWcs, ys: np.ndarray, xs: np.ndarray
-    ) -> None:
-        self.model = model
-        self.ys = np.asarray(ys)
-        self.xs = np.asarray(xs)
-        self.shape = (2, self.ys.size, self.xs.size)
-        self.dtype = np.dtype(np.float32)
-        self.ndim = 3
-
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        planes, ys, xs = (tuple(key) + (slice(None),) * 3)[:3]
-        return self.model.evaluate(self.ys[ys], self.xs[xs])[planes]
+    return model.evaluate_plane(np.arange(*y), np.arange(*x), plane)

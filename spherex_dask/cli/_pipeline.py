@@ -1,0 +1,391 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Pipeline commands: ``qgraph`` (build a quantum graph), ``run`` (execute it on Dask) and
+``query-quanta`` (provenance)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ._output import echo_rows, format_option, handle_errors, repo_argument, split_collections
+
+if TYPE_CHECKING:
+    from ..butler import Butler
+    from ..pipeline import OutputCollections, QuantumGraph
+    from ..registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _graph_options(func: F) -> F:
+    """Options shared by ``qgraph`` and ``run``: repository, collections, selection, config."""
+    options = [
+        click.option(
+            "-b",
+            "--butler",
+            "repo",
+            required=True,
+            type=click.Path(file_okay=False),
+            help="The repository.",
+        ),
+        click.option(
+            "-i",
+            "--input",
+            "inputs",
+            multiple=True,
+            help="Input collections, in search order (comma-separated or repeated).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            default=None,
+            help="CHAINED output collection: NAME -> [NAME/run-<time>, inputs...].",
+        ),
+        click.option(
+            "--output-run",
+            default=None,
+            help="Output RUN collection (default: OUTPUT/run-<UTC time>).",
+        ),
+        click.option(
+            "--extend-run",
+            is_flag=True,
+            help="Write into the run at the head of the output chain (or --output-run).",
+        ),
+        click.option(
+            "--skip-existing",
+            is_flag=True,
+            help="Leave out quanta whose outputs exist in the output collection.",
+        ),
+        click.option(
+            "--replace-run",
+            is_flag=True,
+            help="Put the new run in place of the one at the head of the output chain.",
+        ),
+        click.option(
+            "-d", "--where", default="", help='Restrict the data IDs, e.g. "detector IN (1..3)".'
+        ),
+        click.option(
+            "-c",
+            "--config",
+            "overrides",
+            multiple=True,
+            metavar="LABEL:FIELD=VALUE",
+            help="Task config override (repeatable), e.g. stack:weighting=uniform.",
+        ),
+        click.option(
+            "--fail-on-missing",
+            is_flag=True,
+            help="Stop with an error when a quantum's prerequisite is missing.",
+        ),
+        click.option(
+            "--qgraph-dot",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the quantum graph as GraphViz DOT.",
+        ),
+        click.option(
+            "--qgraph-png",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Render the quantum graph (PNG, or SVG/PDF by suffix; needs graphviz).",
+        ),
+        click.option(
+            "--save-qgraph",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Save the quantum graph as JSON (for run -g).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _plan(registry: Registry, opts: dict[str, Any], output_run: str | None) -> OutputCollections:
+    from ..pipeline import plan_outputs
+
+    return plan_outputs(
+        registry,
+        inputs=split_collections(opts["inputs"]),
+        output=opts["output"],
+        output_run=output_run,
+        extend_run=opts["extend_run"],
+        replace_run=opts["replace_run"],
+        skip_existing=opts["skip_existing"],
+    )
+
+
+def _build(
+    butler: Butler, pipeline_path: str, opts: dict[str, Any]
+) -> tuple[QuantumGraph, OutputCollections]:
+    from ..pipeline import Pipeline, build_quantum_graph
+
+    pipeline = Pipeline.from_yaml(pipeline_path).apply_overrides(opts["overrides"])
+    plan = _plan(butler.registry, opts, opts["output_run"])
+    graph = build_quantum_graph(
+        pipeline,
+        butler.registry,
+        input_collections=plan.inputs,
+        output_run=plan.run,
+        where=opts["where"],
+        fail_on_missing=opts["fail_on_missing"],
+        skip_existing_in=plan.skip_existing_in,
+    )
+    return graph, plan
+
+
+def _export(graph: QuantumGraph, opts: dict[str, Any]) -> None:
+    if opts["qgraph_dot"]:
+        graph.write_dot(opts["qgraph_dot"])
+        click.echo(f"Wrote {opts['qgraph_dot']}")
+    if opts["qgraph_png"]:
+        click.echo(f"Wrote {graph.render(opts['qgraph_png'])}")
+    if opts["save_qgraph"]:
+        graph.save(opts["save_qgraph"])
+        click.echo(f"Wrote {opts['save_qgraph']}")
+
+
+def _echo_graph(graph: QuantumGraph, *, max_skipped: int = 10) -> None:
+    from ..pipeline import format_summary
+
+    click.echo(f"Quantum graph: {len(graph)} quanta, outputs to run {graph.output_run}")
+    click.echo(format_summary(graph.summary()))
+    missing = [s for s in graph.skipped if s.kind != "outputs_exist"]
+    for s in missing[:max_skipped]:
+        click.echo(f"  not run: {s.task_label} {s.data_id!r}: {s.kind}: {s.reason}")
+    if len(missing) > max_skipped:
+        click.echo(f"  ... and {len(missing) - max_skipped} more not run")
+
+
+@click.command("qgraph")
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipeline_path",
+    required=True,
+    help="Pipeline YAML (path.yaml, or path.yaml#label,subset).",
+)
+@_graph_options
+@handle_errors
+def qgraph(pipeline_path: str, **opts: Any) -> None:
+    """Build the quantum graph of a pipeline and print its summary (nothing is run)."""
+    from ..butler import Butler
+
+    with Butler(opts["repo"], writeable=False) as butler:
+        graph, _ = _build(butler, pipeline_path, opts)
+    _echo_graph(graph)
+    _export(graph, opts)
+
+
+def _load_graph(
+    butler: Butler, path: str, opts: dict[str, Any]
+) -> tuple[QuantumGraph, OutputCollections]:
+    from ..errors import PipelineError
+    from ..pipeline import QuantumGraph
+
+    graph = QuantumGraph.load(path)
+    if opts["output_run"] not in (None, graph.output_run):
+        raise PipelineError(
+            f"The graph in {path} writes to run {graph.output_run!r}, not {opts['output_run']!r}; "
+            "drop --output-run or rebuild the graph."
+        )
+    if not opts["inputs"]:
+        opts["inputs"] = graph.input_collections
+    if butler.registry.query_collections(graph.output_run):
+        opts["extend_run"] = True  # the run was made by an earlier (partial) execution
+    return graph, _plan(butler.registry, opts, graph.output_run)
+
+
+@click.command("run")
+@click.option(
+    "-p", "--pipeline", "pipeline_path", default=None, help="Pipeline YAML to build the graph from."
+)
+@click.option(
+    "-g",
+    "--qgraph",
+    "qgraph_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A graph saved by qgraph --save-qgraph (instead of -p).",
+)
+@_graph_options
+@click.option(
+    "--prune-replaced",
+    type=click.Choice(["purge", "unstore"]),
+    default=None,
+    help="With --replace-run: remove the replaced run (purge) or its files (unstore).",
+)
+@click.option(
+    "--register-dataset-types",
+    is_flag=True,
+    help="Register output dataset types that are not registered yet.",
+)
+@click.option(
+    "-j",
+    "--processes",
+    "n_workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local worker processes (default: min(CPUs, 4)).",
+)
+@click.option("--scheduler", default=None, help="Address of a running scheduler (tcp://host:port).")
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    help="local, slurm or pbs (dask-jobqueue, configured by the jobqueue YAML).",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["zarr", "fits"]),
+    default=None,
+    help="Format of image outputs (default: zarr).",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@handle_errors
+def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None:
+    """Build (or load) a quantum graph and run it on a Dask cluster, registering the outputs.
+
+    Exits with status 1 when a quantum failed, after printing the summary and each failure.
+    """
+    from ..butler import Butler
+
+    if (pipeline_path is None) == (qgraph_file is None):
+        raise click.UsageError("Give exactly one of -p PIPELINE and -g QGRAPH.")
+    if opts["prune_replaced"] and not opts["replace_run"]:
+        raise click.UsageError("--prune-replaced needs --replace-run.")
+    with Butler(opts["repo"]) as butler:
+        if qgraph_file is not None:
+            graph, plan = _load_graph(butler, qgraph_file, opts)
+        else:
+            graph, plan = _build(butler, pipeline_path or "", opts)
+        _echo_graph(graph)
+        _export(graph, opts)
+        if not len(graph):
+            click.echo("Nothing to run.")
+            return
+        ok = _execute(butler, graph, plan, opts)
+    if not ok:
+        raise SystemExit(1)
+
+
+def _execute(
+    butler: Butler, graph: QuantumGraph, plan: OutputCollections, opts: dict[str, Any]
+) -> bool:
+    from ..pipeline import apply_outputs, check_graph, prune_replaced, run_quantum_graph
+    from ..pipeline._cluster import dashboard_link, make_client
+
+    check_graph(
+        graph,
+        butler,
+        register_dataset_types=opts["register_dataset_types"],
+        output_format=opts["output_format"],
+    )
+    apply_outputs(butler.registry, plan)
+    if plan.chain:
+        click.echo(f"Output collection {plan.chain} -> {', '.join(plan.chain_members)}")
+    client = make_client(
+        scheduler=opts["scheduler"], cluster=opts["cluster"], n_workers=opts["n_workers"]
+    )
+    with client:
+        click.echo(f"Dask dashboard: {dashboard_link(client) or '(none)'}")
+        summary = run_quantum_graph(
+            graph,
+            butler,
+            client,
+            progress=opts["progress"],
+            output_format=opts["output_format"],
+            register_dataset_types=opts["register_dataset_types"],
+        )
+    click.echo(summary.format())
+    if plan.replaced_run and opts["prune_replaced"]:
+        if summary.ok:
+            count = prune_replaced(butler, plan.replaced_run, opts["prune_replaced"])
+            click.echo(
+                f"Pruned replaced run {plan.replaced_run} ({opts['prune_replaced']}, {count} datasets)."
+            )
+        else:
+            click.echo(f"Kept replaced run {plan.replaced_run}: quanta failed.")
+    return summary.ok
+
+
+_QUANTA_COLUMNS = ["task", "data_id", "status", "start", "seconds", "worker", "run", "error"]
+
+
+def _quantum_row(record: Any, *, full: bool) -> dict[str, Any]:
+    seconds = (
+        round((record.end - record.start).total_seconds(), 3)
+        if record.start is not None and record.end is not None
+        else None
+    )
+    row = {
+        "id": str(record.id),
+        "task": record.task_label,
+        "data_id": record.data_id.to_dict(),
+        "status": record.status,
+        "start": record.start.isoformat() if record.start else None,
+        "end": record.end.isoformat() if record.end else None,
+        "seconds": seconds,
+        "worker": record.worker,
+        "run": record.run,
+        "error": record.error if full else record.error_summary,
+    }
+    if full:
+        row["inputs"] = [str(i) for i in record.inputs]
+        row["outputs"] = [str(i) for i in record.outputs]
+    return row
+
+
+@click.command("query-quanta")
+@repo_argument
+@click.option(
+    "--collections",
+    multiple=True,
+    help="Runs (or chains of runs) to search (comma-separated or repeated; default all).",
+)
+@click.option("--task", "task_label", default=None, help="Only quanta of this task label.")
+@click.option(
+    "--status",
+    type=click.Choice(["succeeded", "failed", "skipped"]),
+    default=None,
+    help="Only quanta that ended so.",
+)
+@click.option(
+    "--data-id",
+    "data_id",
+    multiple=True,
+    metavar="DIMENSION=VALUE",
+    help="Only quanta whose data ID has this value (repeatable).",
+)
+@format_option
+@handle_errors
+def query_quanta(
+    repo: str,
+    collections: Sequence[str],
+    task_label: str | None,
+    status: str | None,
+    data_id: Sequence[str],
+    fmt: str,
+) -> None:
+    """List the provenance of executed quanta: task, data ID, status, time, worker, error."""
+    from ._output import parse_bind
+    from ._repo import open_registry
+
+    registry = open_registry(repo)
+    try:
+        records = registry.query_quanta(
+            collections=split_collections(collections) or None,
+            task_label=task_label,
+            status=status,
+            data_id=parse_bind(data_id) or None,
+        )
+        rows = [_quantum_row(r, full=fmt == "json") for r in records]
+    finally:
+        registry.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+    else:
+        echo_rows(rows, _QUANTA_COLUMNS, fmt)

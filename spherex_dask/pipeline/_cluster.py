@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The single helper that builds a ``distributed.Client`` for the CLI and the demo.
+
+Library functions take a client; only the CLI and the demo build one, here. Three kinds:
+
+- ``cluster="local"`` (default): a :class:`distributed.LocalCluster` of processes, its dashboard
+  on 127.0.0.1;
+- ``scheduler="tcp://host:port"``: an existing scheduler;
+- ``cluster="slurm"`` or ``"pbs"`` (or any dask-jobqueue class, or ``"module:Class"`` for a
+  site-specific subclass): a dask-jobqueue cluster configured by the usual jobqueue YAML
+  (``jobqueue.slurm.cores``, ``memory``, ``walltime``, ``queue``...), explicit keyword
+  arguments overriding it.
+
+dask-jobqueue is an optional extra (``pip install spherex_dask[jobqueue]``), imported only when
+a jobqueue cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import warnings
+from collections.abc import Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import distributed
+from dask.system import CPU_COUNT
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dask_jobqueue import JobQueueCluster
+
+__all__ = ["JOBQUEUE_CLUSTERS", "dashboard_link", "make_client", "make_jobqueue_cluster"]
+
+logger = logging.getLogger(__name__)
+
+#: Cluster names understood by :func:`make_client`, with their dask-jobqueue class names.
+JOBQUEUE_CLUSTERS: dict[str, str] = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+    "oar": "OARCluster",
+    "moab": "MoabCluster",
+}
+
+#: Seconds to wait for an existing scheduler (``scheduler=``) before giving up.
+SCHEDULER_TIMEOUT = 10.0
+
+#: The local dashboard's preferred address; another free port is used when it is taken.
+LOCAL_DASHBOARD = "127.0.0.1:8787"
+
+
+def make_client(
+    *,
+    scheduler: str | None = None,
+    cluster: str = "local",
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | None = None,
+    jobqueue_kwargs: Mapping[str, Any] | None = None,
+) -> distributed.Client:
+    """Build the ``distributed.Client`` a pipeline runs on.
+
+    Parameters
+    ----------
+    scheduler : `str`, optional
+        Address of a running scheduler (``tcp://host:port``); when given, no cluster is made
+        and ``cluster`` must stay ``"local"``.
+    cluster : `str`, optional
+        ``"local"`` (processes on this machine), a jobqueue name from `JOBQUEUE_CLUSTERS`
+        (``"slurm"``, ``"pbs"``...) or ``"module:Class"`` naming a ``JobQueueCluster``
+        subclass (a site-specific cluster).
+    n_workers : `int`, optional
+        Workers to start: ``min(cpu count, 4)`` locally; for jobqueue clusters the workers to
+        scale to (default one job).
+    threads_per_worker : `int`, optional
+        Threads per local worker. Jobqueue workers take theirs from ``cores``/``processes``.
+    memory_limit : `str`, optional
+        Memory per local worker (default ``"auto"``), or the ``memory`` per job of a jobqueue
+        cluster (default from the jobqueue YAML).
+    jobqueue_kwargs : `~collections.abc.Mapping`, optional
+        Keyword arguments of the jobqueue cluster class (``cores``, ``walltime``, ``queue``,
+        ``interface``, ``scheduler_options``...), overriding the jobqueue YAML.
+
+    Returns
+    -------
+    client : `distributed.Client`
+        Closing it (``client.close()`` or a ``with`` block) also closes a cluster made here.
+
+    Raises
+    ------
+    ConfigError
+        Unknown cluster name, conflicting options, dask-jobqueue missing, or a scheduler that
+        cannot be reached.
+    """
+    if n_workers is not None and n_workers < 1:
+        raise ConfigError(f"n_workers must be at least 1, got {n_workers}.")
+    if scheduler is not None:
+        if cluster != "local" or jobqueue_kwargs:
+            raise ConfigError(
+                f"Give either a scheduler address ({scheduler!r}) or a cluster to start "
+                f"({cluster!r}), not both."
+            )
+        return _connect(scheduler)
+    if cluster == "local":
+        if jobqueue_kwargs:
+            raise ConfigError("jobqueue_kwargs only apply to jobqueue clusters, not 'local'.")
+        return _local_client(n_workers, threads_per_worker, memory_limit)
+    kwargs = dict(jobqueue_kwargs or {})
+    if memory_limit is not None:
+        kwargs.setdefault("memory", memory_limit)
+    jq_cluster = make_jobqueue_cluster(cluster, **kwargs)
+    try:
+        if n_workers is None:
+            jq_cluster.scale(jobs=1)
+        else:
+            jq_cluster.scale(n=n_workers)
+        client = distributed.Client(jq_cluster, set_as_default=False)
+    except BaseException:
+        jq_cluster.close()
+        raise
+    _close_cluster_with_client(client, jq_cluster)
+    logger.info("Submitted %s jobs; dashboard at %s", cluster, dashboard_link(client))
+    return client
+
+
+def make_jobqueue_cluster(cluster: str, **kwargs: Any) -> JobQueueCluster:
+    """Make a dask-jobqueue cluster, not yet scaled (no job is submitted).
+
+    Parameters
+    ----------
+    cluster : `str`
+        A name from `JOBQUEUE_CLUSTERS` or ``"module:Class"``.
+    **kwargs
+        Arguments of the cluster class; what is not given comes from the jobqueue YAML
+        (``dask.config`` key ``jobqueue.<name>``).
+
+    Returns
+    -------
+    cluster : `dask_jobqueue.JobQueueCluster`
+        Its scheduler is running; ``cluster.job_script()`` shows what would be submitted.
+    """
+    cls = _jobqueue_class(cluster)
+    with _port_fallback_allowed():
+        return cls(**kwargs)
+
+
+def dashboard_link(client: distributed.Client) -> str | None:
+    """Return the URL of the client's dashboard, or None when the scheduler serves none.
+
+    Parameters
+    ----------
+    client : `distributed.Client`
+        A connected client.
+
+    Returns
+    -------
+    link : `str` or `None`
+        For example ``http://127.0.0.1:8787/status``.
+    """
+    try:
+        link = client.dashboard_link
+    except (KeyError, AttributeError, OSError):
+        return None
+    return link or None
+
+
+def _local_client(
+    n_workers: int | None, threads_per_worker: int, memory_limit: str | None
+) -> distributed.Client:
+    if n_workers is None:
+        n_workers = min(CPU_COUNT, 4)
+    with _port_fallback_allowed():
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            memory_limit=memory_limit or "auto",
+            host="127.0.0.1",
+            dashboard_address=LOCAL_DASHBOARD,
+            silence_logs=logging.ERROR,
+        )
+    try:
+        client = distributed.Client(cluster, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    _close_cluster_with_client(client, cluster)
+    logger.info(
+        "Local cluster of %d worker processes; dashboard at %s", n_workers, dashboard_link(client)
+    )
+    return client
+
+
+def _connect(address: str) -> distributed.Client:
+    try:
+        client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ConfigError(
+            f"Could not reach the Dask scheduler at {address!r} within {SCHEDULER_TIMEOUT:g} s "
+            f"({err.__class__.__name__}: {err}). Check that a scheduler is running there "
+            "(`dask scheduler` prints its address) and reachable from this machine, or leave "
+            "out the scheduler address to start a local cluster."
+        ) from err
+    logger.info("Connected to scheduler %s; dashboard at %s", address, dashboard_link(client))
+    return client
+
+
+def _jobqueue_class(cluster: str) -> type[JobQueueCluster]:
+    if ":" in cluster:
+        return _import_cluster_class(cluster)
+    if cluster not in JOBQUEUE_CLUSTERS:
+        choices = ", ".join(["local", *JOBQUEUE_CLUSTERS, "module:Class"])
+        raise ConfigError(f"Unknown cluster {cluster!r}; choose one of: {choices}.")
+    try:
+        jobqueue = importlib.import_module("dask_jobqueue")
+    except ImportError as err:
+        raise ConfigError(
+            f"cluster={cluster!r} needs dask-jobqueue, which is not installed; install it with "
+            "`pip install 'spherex_dask[jobqueue]'`."
+        ) from err
+    return getattr(jobqueue, JOBQUEUE_CLUSTERS[cluster])
+
+
+def _import_cluster_class(path: str) -> type[JobQueueCluster]:
+    module_name, _, attr = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"Cannot import cluster class {path!r}: {err}.") from err
+    from dask_jobqueue import JobQueueCluster
+
+    if not (isinstance(cls, type) and issubclass(cls, JobQueueCluster)):
+        raise ConfigError(f"{path!r} is not a dask_jobqueue.JobQueueCluster subclass.")
+    return cls
+
+
+def _close_cluster_with_client(client: distributed.Client, cluster: Any) -> None:
+    """Make ``client.close()`` also close the cluster it was made for."""
+    original_close = client.close
+
+    def close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_close(*args, **kwargs)
+        finally:
+            cluster.close()
+
+    client.close = close  # type: ignore[method-assign]
+
+
+@contextmanager
+def _port_fallback_allowed() -> Iterator[None]:
+    """Let distributed move the dashboard to a free port without a warning turning into an error."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Port \d+ is already in use", category=UserWarning
+        )
+        yield

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``qgraph``, ``run`` and ``query-quanta`` through click, on a real local cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import distributed
+import pytest
+from click.testing import CliRunner
+
+from spherex_dask.cli import cli
+from spherex_dask.pipeline.tasks import SubtractDarkTask
+
+PIPELINES = Path(__file__).parents[2] / "pipelines"
+EXAMPLE = PIPELINES / "ExamplePipeline.yaml"
+
+
+class FailingTask(SubtractDarkTask):
+    """Raises for detector 2."""
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if int(raw.attrs.get("DETECTOR", 0)) == 2:
+            raise ValueError("bad pixels on detector 2")
+        return super().run(raw=raw, dark=dark)
+
+
+def invoke(command: str, *extra: object, code: int = 0) -> str:
+    """Run ``spherex-dask COMMAND EXTRA...`` (``command`` is split on spaces)."""
+    args = [*command.split(), *(str(a) for a in extra)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def as_json(command: str, *extra: object) -> list:
+    return json.loads(invoke(command, *extra, "--format", "json"))
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim")
+    invoke(f"simulate {out} --exposures 2 --detectors 1,2 --size 32 --seed 5")
+    return out
+
+
+@pytest.fixture
+def repo(tmp_path: Path, sim_dir: Path) -> Path:
+    """The proof of concept's setup: raws in rawexpr, darks in darkr, certified in calib."""
+    root = tmp_path / "repo"
+    invoke(f"create {root}")
+    invoke(f"ingest-simulated {root} {sim_dir} --ingest-type raw --no-progress")
+    invoke(f"ingest-simulated {root} {sim_dir} --ingest-type dark --no-progress")
+    invoke(f"certify-calibrations {root} darkr calib dark")
+    return root
+
+
+def test_proof_of_concept_workflow(repo: Path, tmp_path: Path, scheduler: str) -> None:
+    """qgraph with DOT, run, rerun with --replace-run --prune-replaced=purge, query the chain."""
+    dot, png, saved = tmp_path / "ex.dot", tmp_path / "ex.png", tmp_path / "ex.json"
+    out = invoke(
+        f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,darkr -o subtractr --qgraph-dot {dot} "
+        f"--qgraph-png {png} --save-qgraph {saved}"
+    )
+    assert "Quantum graph: 4 quanta" in out
+    assert "TOTAL" in out
+    assert dot.read_text().startswith("digraph")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert saved.exists()
+    assert "subtractr" not in invoke(f"query-collections {repo}")  # qgraph writes nothing
+    common = f"-b {repo} -i rawexpr,darkr,calib -o subtractr --scheduler {scheduler} --no-progress"
+    out = invoke(f"run -p {EXAMPLE} {common} --register-dataset-types")
+    assert "4 quanta succeeded, 0 failed" in out
+    assert "Dask dashboard" in out
+    (first,) = as_json(f"query-collections {repo} subtractr/*")
+    first_run = first["name"]
+    assert first_run.startswith("subtractr/run-")
+    out = invoke(f"run -p {EXAMPLE} {common} --replace-run --prune-replaced purge")
+    assert "4 quanta succeeded" in out
+    assert f"Pruned replaced run {first_run}" in out
+    flat = as_json(f"query-collections {repo} subtractr --flatten-chains")
+    names = [row["name"] for row in flat]
+    assert names[0].startswith("subtractr/run-")
+    assert names[0] != first_run
+    assert names[1:] == ["rawexpr", "darkr", "calib"]
+    assert first_run not in invoke(f"query-collections {repo}")
+    rows = as_json(f"query-datasets {repo} dark_subtracted --collections subtractr")
+    assert len(rows) == 4
+    assert all(Path(r["uri"]).exists() for r in rows)
+    assert {r["run"] for r in rows} == {names[0]}
+    quanta = as_json(f"query-quanta {repo} --collections subtractr")
+    assert [q["status"] for q in quanta] == ["succeeded"] * 4
+    assert {q["run"] for q in quanta} == {names[0]}
+    assert all(len(q["outputs"]) == 1 and len(q["inputs"]) == 2 for q in quanta)
+
+
+def test_failures_exit_non_zero_and_are_queryable(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """A failing quantum: exit status 1, summary with data ID and error; then complete the run."""
+    yaml = tmp_path / "failing.yaml"
+    yaml.write_text(f"tasks:\n  subtract:\n    class: {FailingTask.__module__}.FailingTask\n")
+    common = f"-b {repo} -i rawexpr,calib -o u/f --scheduler {scheduler} --no-progress"
+    out = invoke(f"run -p {yaml} {common} --register-dataset-types", code=1)
+    assert "2 quanta succeeded, 2 failed" in out
+    failures = [line for line in out.splitlines() if "ValueError: bad pixels" in line]
+    assert len(failures) == 2
+    assert all("detector: 2" in line for line in failures)
+    table = invoke(f"query-quanta {repo} --collections u/f --status failed")
+    assert table.count("ValueError: bad pixels on detector 2") == 2
+    rows = as_json(f"query-quanta {repo} --task subtract --data-id detector=2")
+    assert len(rows) == 2
+    assert all("Traceback" in r["error"] for r in rows)
+    out = invoke(f"run -p {EXAMPLE} {common} --extend-run --skip-existing")
+    assert "2 quanta succeeded, 0 failed" in out
+    assert as_json(f"query-quanta {repo} --collections u/f --status failed") == []
+    assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/f")) == 4
+
+
+def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler: str) -> None:
+    saved = tmp_path / "g.json"
+    invoke(
+        f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/g --output-run u/g/one "
+        f"--save-qgraph {saved} -d",
+        "detector = 1",
+    )
+    out = invoke(
+        f"run -g {saved} -b {repo} -o u/g --scheduler {scheduler} --no-progress "
+        "--register-dataset-types --output-format fits"
+    )
+    assert "2 quanta succeeded" in out
+    rows = as_json(f"query-datasets {repo} dark_subtracted --collections u/g")
+    assert len(rows) == 2
+    assert all(r["uri"].endswith(".fits") for r in rows)
+    assert {r["run"] for r in rows} == {"u/g/one"}
+
+
+def test_usage_errors(repo: Path, scheduler: str) -> None:
+    out = invoke(f"run -b {repo} -i rawexpr -o x", code=2)
+    assert "exactly one of -p PIPELINE and -g QGRAPH" in out
+    base = f"-p {EXAMPLE} -b {repo} -i rawexpr,calib -o x"
+    out = invoke(f"run {base} --scheduler {scheduler} --no-progress", code=1)
+    assert "not registered" in out
+    assert "--register-dataset-types" in out
+    assert "x" not in invoke(f"query-collections {repo}").split()  # nothing was created
+    out = invoke(f"qgraph {base} --replace-run", code=1)
+    assert "needs an existing output chain" in out
+    out = invoke(f"qgraph {base} -c subtract:nope=1", code=1)
+    assert "nope" in out

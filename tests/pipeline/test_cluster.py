@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""make_client: local processes, a scheduler address, dask-jobqueue job scripts and real SLURM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dask
+import dask.array as da
+import distributed
+import pytest
+import yaml
+
+from spherex_dask.errors import ConfigError
+from spherex_dask.pipeline import _cluster
+from spherex_dask.pipeline._cluster import dashboard_link, make_client, make_jobqueue_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+START_SLURM = REPO / "scripts" / "start-slurm"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+LOOPBACK_SCHEDULER = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+
+JOBQUEUE_YAML = """
+jobqueue:
+  slurm:
+    cores: 2
+    processes: 1
+    memory: 4GiB
+    walltime: "01:30:00"
+    queue: debug
+    account: spherex
+  pbs:
+    cores: 2
+    processes: 1
+    memory: 4GiB
+    walltime: "01:30:00"
+    queue: debug
+"""
+
+
+def _jobqueue_config() -> dict[str, object]:
+    """The YAML above as dotted keys, so that dask.config.set merges instead of replacing."""
+    sections = yaml.safe_load(JOBQUEUE_YAML)["jobqueue"]
+    return {
+        f"jobqueue.{name}.{key}": value
+        for name, options in sections.items()
+        for key, value in options.items()
+    }
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_local_client_runs_tasks_and_closes_its_cluster():
+    with make_client(n_workers=1) as client:
+        assert client.submit(_square, 7).result() == 49
+        assert len(client.scheduler_info()["workers"]) == 1
+        link = dashboard_link(client)
+        assert link is not None
+        assert link.startswith("http://127.0.0.1:")
+        cluster = client.cluster
+        assert isinstance(cluster, distributed.LocalCluster)
+    assert cluster.status.name == "closed"
+
+
+@pytest.mark.integration
+def test_scheduler_address_connects_to_a_running_cluster():
+    with distributed.LocalCluster(
+        n_workers=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster:
+        client = make_client(scheduler=cluster.scheduler_address)
+        try:
+            assert client.scheduler.address == cluster.scheduler_address
+            assert client.submit(_square, 3).result() == 9
+            assert dashboard_link(client) == cluster.dashboard_link
+        finally:
+            client.close()
+        # Closing a client that only connected leaves the scheduler running.
+        assert cluster.status.name == "running"
+
+
+def test_unreachable_scheduler_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(_cluster, "SCHEDULER_TIMEOUT", 1.0)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(ConfigError, match="Could not reach the Dask scheduler") as info:
+        make_client(scheduler=address)
+    assert address in str(info.value)
+    assert "dask scheduler" in str(info.value)
+
+
+def test_unknown_cluster_name_lists_the_choices():
+    with pytest.raises(ConfigError, match="Unknown cluster 'kubernetes'") as info:
+        make_client(cluster="kubernetes")
+    for name in ("local", "slurm", "pbs"):
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"scheduler": "tcp://127.0.0.1:1", "cluster": "slurm"}, "not both"),
+        ({"cluster": "local", "jobqueue_kwargs": {"cores": 1}}, "only apply to jobqueue"),
+        ({"n_workers": 0}, "at least 1"),
+        ({"cluster": "no_such_module_xyz:Cluster"}, "Cannot import cluster class"),
+        ({"cluster": "collections:OrderedDict"}, "not a dask_jobqueue.JobQueueCluster"),
+    ],
+)
+def test_inconsistent_options_are_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        make_client(**kwargs)
+
+
+def test_dask_jobqueue_is_imported_lazily():
+    code = (
+        "import sys, spherex_dask.pipeline._cluster;"
+        "assert 'dask_jobqueue' not in sys.modules, 'dask_jobqueue imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_slurm_job_script_comes_from_jobqueue_yaml_with_overrides():
+    with dask.config.set(_jobqueue_config()):
+        cluster = make_jobqueue_cluster(
+            "slurm", walltime="00:10:00", scheduler_options=LOOPBACK_SCHEDULER
+        )
+        with cluster:
+            script = cluster.job_script()
+    lines = script.splitlines()
+    assert "#SBATCH -p debug" in lines
+    assert "#SBATCH -A spherex" in lines
+    assert "#SBATCH --cpus-per-task=2" in lines
+    assert "#SBATCH --mem=4G" in lines
+    assert "#SBATCH -t 00:10:00" in lines  # the explicit keyword beats the YAML's 01:30:00
+    (command,) = [line for line in lines if "dask_worker" in line or "dask worker" in line]
+    assert "-m distributed.cli.dask_worker tcp://127.0.0.1:" in command
+    assert "--nthreads 2" in command
+
+
+def test_pbs_job_script_comes_from_jobqueue_yaml():
+    with dask.config.set(_jobqueue_config()):
+        with make_jobqueue_cluster("pbs", scheduler_options=LOOPBACK_SCHEDULER) as cluster:
+            script = cluster.job_script()
+    assert "#PBS -q debug" in script
+    assert "#PBS -l walltime=01:30:00" in script
+    assert "ncpus=2" in script
+    assert "-m distributed.cli.dask_worker" in script
+
+
+def _slurm_up() -> bool:
+    result = subprocess.run(
+        ["sinfo", "-h", "-n", "localhost", "-o", "%T"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return result.returncode == 0 and result.stdout.strip().startswith(("idle", "mixed", "alloc"))
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true requires SLURM: run `bash scripts/start-slurm`)")
+    pytest.skip(
+        f"{reason}; run `bash scripts/start-slurm` (as root, after apt-get install slurm-wlm munge)"
+    )
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A single-node SLURM cluster on loopback, started by scripts/start-slurm when needed.
+
+    As root the (idempotent) script always runs; daemons it had to start are stopped at the end.
+    """
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        _unavailable("SLURM is not installed")
+    if os.geteuid() != 0:
+        if not _slurm_up():
+            _unavailable("SLURM is not running and starting it needs root")
+        yield
+        return
+    result = subprocess.run(
+        ["bash", str(START_SLURM)], capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/start-slurm failed:\n{result.stdout}\n{result.stderr}")
+    yield
+    if "already up" not in result.stdout:
+        subprocess.run(["bash", str(START_SLURM), "stop"], timeout=60, check=False)
+
+
+@pytest.fixture
+def slurm_job_name(slurm):
+    """A job name unique to this test; its jobs are cancelled at teardown whatever happens."""
+    name = f"spherex-dask-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    subprocess.run(["scancel", "--name", name], timeout=30, check=False)
+    for _ in range(40):
+        queue = subprocess.run(
+            ["squeue", "-h", "--name", name], capture_output=True, text=True, check=False
+        )
+        if not queue.stdout.strip():
+            break
+        time.sleep(0.25)
+
+
+@pytest.mark.integration
+def test_slurm_cluster_runs_a_dask_array_sum(slurm_job_name, tmp_path):
+    client = make_client(
+        cluster="slurm",
+        n_workers=1,
+        memory_limit="1GB",
+        jobqueue_kwargs={
+            "job_name": slurm_job_name,
+            "cores": 1,
+            "walltime": "00:10:00",
+            "queue": "debug",
+            "interface": "lo",
+            "scheduler_options": LOOPBACK_SCHEDULER,
+            "log_directory": str(tmp_path),
+        },
+    )
+    try:
+        cluster = client.cluster
+        assert f"#SBATCH -J {slurm_job_name}" in cluster.job_script()
+        client.wait_for_workers(1, timeout=60)
+        (worker,) = client.scheduler_info()["workers"]
+        assert worker.startswith("tcp://127.0.0.1:")
+        squeue = subprocess.run(
+            ["squeue", "-h", "--name", slurm_job_name, "-o", "%T"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert squeue.stdout.split() == ["RUNNING"]
+        array = da.arange(10_000, chunks=1_000)
+        assert client.compute(array.sum()).result() == sum(range(10_000))
+    finally:
+        client.close()
+    assert cluster.status.name == "closed"

@@ -1,0 +1,437 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Running quantum graphs on a real ``distributed`` cluster (2 worker processes)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import distributed
+import numpy as np
+import pytest
+
+from spherex_dask.butler import Butler
+from spherex_dask.errors import DatasetConflictError, MissingDatasetTypeError, PipelineError
+from spherex_dask.ingest import ingest_simulated
+from spherex_dask.pipeline import (
+    Pipeline,
+    apply_outputs,
+    build_quantum_graph,
+    plan_outputs,
+    prune_replaced,
+    run_quantum_graph,
+)
+from spherex_dask.pipeline._execute import _dask_failure
+from spherex_dask.pipeline._prepare import make_jobs
+from spherex_dask.pipeline._worker import QuantumResult, execute_quantum, put_output
+from spherex_dask.pipeline.tasks import StackTask, SubtractDarkConfig, SubtractDarkTask
+from spherex_dask.sim import simulate
+from spherex_dask.types import CollectionType, Timespan
+
+PIPELINES = Path(__file__).parents[2] / "pipelines"
+INPUTS = ["rawexpr", "calib"]
+
+
+class FailingSubtractTask(SubtractDarkTask):
+    """Subtracts the dark, but raises for detector 2 (the data ID is in the raw's header)."""
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if int(raw.attrs.get("DETECTOR", 0)) == 2:
+            raise RuntimeError("detector 2 is broken")
+        return super().run(raw=raw, dark=dark)
+
+
+class KillOnceConfig(SubtractDarkConfig):
+    marker: str = ""
+
+
+class KillOnceSubtractTask(SubtractDarkTask):
+    """Kills its own worker process the first time it runs (a marker file remembers)."""
+
+    ConfigClass = KillOnceConfig
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        marker = Path(self.config.marker)
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(raw=raw, dark=dark)
+
+
+def pipeline(subtract: type = SubtractDarkTask, *, stack: bool = True, **config) -> Pipeline:
+    tasks = {"subtract": {"class": subtract, "config": config}}
+    if stack:
+        tasks["stack"] = {"class": StackTask}
+    return Pipeline.from_dict({"tasks": tasks})
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository with 2 exposures x 2 detectors of 32x32 raws and darks certified in calib."""
+    base = tmp_path_factory.mktemp("exec")
+    simulate(base / "sim", exposures=2, detectors=[1, 2], size=32, seed=7)
+    with Butler.create(base / "repo") as butler:
+        ingest_simulated(butler, base / "sim", ingest_type="raw", transfer="copy")
+        ingest_simulated(butler, base / "sim", ingest_type="dark", transfer="copy")
+        darks = list(butler.registry.query_datasets("dark", collections=["darkr"]))
+        butler.registry.register_collection("calib", CollectionType.CALIBRATION)
+        butler.registry.certify("calib", darks, Timespan(None, None))
+    return base / "repo"
+
+
+@pytest.fixture
+def butler(template_repo: Path, tmp_path: Path):
+    root = tmp_path / "repo"
+    shutil.copytree(template_repo, root)
+    with Butler(root) as b:
+        yield b
+
+
+def build(butler: Butler, pipe: Pipeline, run: str = "out/run1", **kwargs) -> object:
+    return build_quantum_graph(
+        pipe, butler.registry, input_collections=INPUTS, output_run=run, **kwargs
+    )
+
+
+def execute(butler, client, graph, **kwargs):
+    kwargs.setdefault("register_dataset_types", True)
+    return run_quantum_graph(graph, butler, client, progress=False, **kwargs)
+
+
+def subtracted(butler, run, exposure, detector):
+    return butler.get(
+        "dark_subtracted",
+        instrument="SPHEREx",
+        exposure=exposure,
+        detector=detector,
+        collections=run,
+    )
+
+
+def exposures(butler) -> list[int]:
+    return sorted(
+        {r.data_id["exposure"] for r in butler.query_datasets("raw", collections="rawexpr")}
+    )
+
+
+def test_end_to_end_subtract_and_stack(butler, client):
+    """raw -> dark_subtracted -> stack: pixels are raw - dark and the inverse-variance mean."""
+    graph = build(butler, pipeline())
+    summary = execute(butler, client, graph)
+    assert summary.ok, summary.format()
+    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+        ("subtract", 4, 0, 0),
+        ("stack", 2, 0, 0),
+    ]
+    assert summary.outputs == 6
+    assert summary.bytes_written > 0
+    for det in (1, 2):
+        dark = butler.get("dark", instrument="SPHEREx", detector=det, collections="darkr")
+        images, variances = [], []
+        for exp in exposures(butler):
+            raw = butler.get(
+                "raw", instrument="SPHEREx", exposure=exp, detector=det, collections="rawexpr"
+            )
+            out = subtracted(butler, "out/run1", exp, det)
+            np.testing.assert_allclose(
+                out.image.values, raw.image.values - dark.image.values, rtol=1e-6
+            )
+            np.testing.assert_allclose(
+                out.variance.values, raw.variance.values + dark.variance.values, rtol=1e-6
+            )
+            images.append(out.image.values.astype("f8"))
+            variances.append(out.variance.values.astype("f8"))
+        (stack_ref,) = butler.query_datasets(
+            "dark_subtracted_stack", collections="out/run1", where=f"detector = {det}"
+        )
+        stack = butler.get(stack_ref)
+        weights = [1 / v for v in variances]
+        expected = sum(w * i for w, i in zip(weights, images, strict=True)) / sum(weights)
+        np.testing.assert_allclose(stack.image.values, expected, rtol=1e-5)
+        assert butler.get_uri(stack_ref).endswith(".zarr")
+    records = list(butler.query_quanta(collections="out/run1"))
+    assert len(records) == 6
+    assert {r.status for r in records} == {"succeeded"}
+    outputs = {o for r in records for o in r.outputs}
+    assert outputs == {ref.id for ref in graph.output_refs()}
+    stack_records = [r for r in records if r.task_label == "stack"]
+    assert all(len(r.inputs) == 2 and len(r.outputs) == 1 for r in stack_records)
+    assert all(r.worker.startswith("tcp://") and r.start <= r.end for r in records)
+
+
+def test_failed_quantum_skips_downstream_and_others_finish(butler, client):
+    """A raising task fails its quanta (traceback kept), skips their stack, the rest succeed."""
+    graph = build(butler, pipeline(FailingSubtractTask))
+    summary = execute(butler, client, graph)
+    assert not summary.ok
+    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+        ("subtract", 2, 2, 0),
+        ("stack", 1, 0, 1),
+    ]
+    assert {r.data_id["detector"] for r in summary.failures} == {2}
+    assert all(r.error_summary == "RuntimeError: detector 2 is broken" for r in summary.failures)
+    assert "Traceback" in summary.failures[0].error
+    assert "detector 2 is broken" in summary.format()
+    failed = list(butler.registry.query_quanta(collections=["out/run1"], status="failed"))
+    assert {r.id for r in failed} == {r.id for r in summary.failures}
+    assert all(r.outputs == () for r in failed)
+    (skipped,) = butler.registry.query_quanta(run="out/run1", status="skipped")
+    assert skipped.task_label == "stack"
+    assert "failed" in skipped.error
+    registered = list(butler.query_datasets("dark_subtracted", collections="out/run1"))
+    assert {r.data_id["detector"] for r in registered} == {1}
+    run_dir = Path(butler.datastore.root) / "out" / "run1"
+    assert not any("D2" in p.name for p in run_dir.rglob("*.zarr"))
+
+
+def test_killed_worker_is_retried(butler, client, tmp_path):
+    """A worker process killed mid-quantum is replaced and its quantum rerun: the run completes."""
+    marker = tmp_path / "killed"
+    graph = build(butler, pipeline(KillOnceSubtractTask, stack=False, marker=str(marker)))
+    summary = execute(butler, client, graph)
+    assert marker.exists()
+    assert summary.ok, summary.format()
+    assert summary.succeeded == 4
+
+
+def test_rerun_with_skip_existing_extend_run_completes_what_is_missing(butler, client):
+    """After a partial run, --extend-run --skip-existing runs only the failed and skipped quanta."""
+    registry = butler.registry
+    plan = plan_outputs(registry, inputs=INPUTS, output="u/test")
+    apply_outputs(registry, plan)
+    first = build(butler, pipeline(FailingSubtractTask), run=plan.run)
+    assert not execute(butler, client, first).ok
+    plan2 = plan_outputs(
+        registry, inputs=INPUTS, output="u/test", extend_run=True, skip_existing=True
+    )
+    assert plan2.run == plan.run
+    assert plan2.skip_existing_in == ("u/test",)
+    graph = build_quantum_graph(
+        pipeline(),
+        registry,
+        input_collections=plan2.inputs,
+        output_run=plan2.run,
+        skip_existing_in=plan2.skip_existing_in,
+    )
+    assert sorted((q.task_label, q.data_id["detector"]) for q in graph) == [
+        ("stack", 2),
+        ("subtract", 2),
+        ("subtract", 2),
+    ]
+    apply_outputs(registry, plan2)
+    summary = execute(butler, client, graph)
+    assert summary.ok, summary.format()
+    found = list(
+        butler.query_datasets(["dark_subtracted", "dark_subtracted_stack"], collections="u/test")
+    )
+    assert len(found) == 6
+    assert {r.run for r in found} == {plan.run}
+    statuses = {
+        (r.task_label, r.data_id["detector"], r.status)
+        for r in registry.query_quanta(collections=["u/test"])
+    }
+    assert ("subtract", 2, "succeeded") in statuses
+    assert not any(s == "failed" for *_, s in statuses)
+
+
+def test_replace_run_and_prune_purge(butler, client):
+    """--replace-run puts a new run at the head of the chain; purge removes the old one."""
+    registry = butler.registry
+    plans = []
+    for replace in (False, True):
+        plan = plan_outputs(
+            registry,
+            inputs=INPUTS,
+            output="u/rep",
+            replace_run=replace,
+            output_run=f"u/rep/run{len(plans)}",
+        )
+        apply_outputs(registry, plan)
+        assert execute(butler, client, build(butler, pipeline(stack=False), run=plan.run)).ok
+        plans.append(plan)
+    assert plans[1].replaced_run == "u/rep/run0"
+    assert registry.get_collection_chain("u/rep") == ("u/rep/run1", *INPUTS)
+    old_files = [
+        butler.get_uri(r)
+        for r in butler.query_datasets("dark_subtracted", collections="u/rep/run0")
+    ]
+    assert prune_replaced(butler, "u/rep/run0", "purge") == 4
+    assert "u/rep/run0" not in registry.query_collections()
+    assert not any(Path(f).exists() for f in old_files)
+    assert list(registry.query_quanta(run="u/rep/run0")) == []
+    assert len(list(registry.query_quanta(collections=["u/rep"]))) == 4
+
+
+def test_outputs_existing_in_run_are_refused_before_running(butler, client):
+    graph = build(butler, pipeline(stack=False))
+    assert execute(butler, client, graph).ok
+    with pytest.raises(DatasetConflictError, match="already exist in run 'out/run1'"):
+        execute(butler, client, graph)
+
+
+def test_unregistered_output_types_are_an_error(butler, client):
+    graph = build(butler, pipeline())
+    with pytest.raises(MissingDatasetTypeError, match=r"dark_subtracted.*dark_subtracted_stack"):
+        execute(butler, client, graph, register_dataset_types=False)
+    assert list(butler.registry.query_quanta(run="out/run1")) == []
+
+
+def test_fits_output_format(butler, client):
+    graph = build(butler, pipeline(stack=False))
+    assert execute(butler, client, graph, output_format="fits").ok
+    (ref, *_) = butler.query_datasets("dark_subtracted", collections="out/run1")
+    assert butler.get_uri(ref).endswith(".fits")
+    assert butler.get(ref).image.shape == (32, 32)
+
+
+def test_failed_registration_removes_files_and_registers_nothing(butler, client, monkeypatch):
+    """If a batch cannot be registered, its files are removed and the error propagates."""
+    graph = build(butler, pipeline(stack=False))
+
+    def broken(records):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(butler.registry, "insert_quanta", broken)
+    with pytest.raises(RuntimeError, match="database went away"):
+        execute(butler, client, graph, register_batch_size=100)
+    monkeypatch.undo()
+    assert list(butler.query_datasets("dark_subtracted", collections="out/run1")) == []
+    run_dir = Path(butler.datastore.root) / "out" / "run1"
+    assert not list(run_dir.rglob("*.zarr"))
+
+
+def test_worker_function_without_cluster(butler):
+    """execute_quantum runs in-process; a failure removes what it wrote; skip if upstream failed."""
+    graph = build(butler, pipeline(FailingSubtractTask, stack=True))
+    butler.registry.register_dataset_type(graph.output_refs()[0].dataset_type)
+    jobs = make_jobs(graph, butler.registry, butler.datastore)
+    task = graph.pipeline.make_task("subtract")
+    results = {
+        q.id: execute_quantum(jobs[q.id], butler.datastore, task)
+        for q in graph.quanta_for_task("subtract")
+    }
+    by_det = {graph[i].data_id["detector"]: r.status for i, r in results.items()}
+    assert by_det == {1: "succeeded", 2: "failed"}
+    stack_task = graph.pipeline.make_task("stack")
+    for q in graph.quanta_for_task("stack"):
+        upstream = [results[d] for d in graph.dependencies(q.id)]
+        result = execute_quantum(jobs[q.id], butler.datastore, stack_task, *upstream)
+        assert result.status == ("succeeded" if q.data_id["detector"] == 1 else "skipped")
+
+
+def test_dask_level_errors_fail_the_quantum_and_skip_its_dependents(butler):
+    """A quantum whose Dask task errored (e.g. KilledWorker) fails; its dependents are skipped."""
+    graph = build(butler, pipeline())
+    failed_q = graph.quanta_for_task("subtract")[0]
+    futures = {q.id: SimpleNamespace(status="finished") for q in graph}
+    futures[failed_q.id].status = "error"
+    error = RuntimeError("Attempted to run task on 3 different workers, all died")
+    result = _dask_failure(graph, failed_q, error, futures)
+    assert result.status == "failed"
+    assert result.error.startswith("RuntimeError: Attempted to run task")
+    (dependent,) = graph.dependents(failed_q.id)
+    result = _dask_failure(graph, graph[dependent], error, futures)
+    assert result.status == "skipped"
+    assert "failed" in result.error
+
+
+def test_orphan_file_from_interrupted_attempt_is_replaced(butler):
+    graph = build(butler, pipeline(stack=False))
+    butler.registry.register_dataset_type(graph.output_refs()[0].dataset_type)
+    job = next(iter(make_jobs(graph, butler.registry, butler.datastore).values()))
+    ref = job.outputs["output"]
+    raw = butler.get(job.inputs["raw"][0])
+    first = put_output(butler.datastore, raw, ref, None)
+    second = put_output(butler.datastore, raw, ref, None)
+    assert first.path == second.path
+    assert butler.datastore.exists(second)
+
+
+def test_everything_sent_to_workers_pickles(butler):
+    """Tasks, the datastore (with its formatters), jobs and results survive pickling."""
+    graph = build(butler, pipeline())
+    butler.registry.register_dataset_type(graph.output_refs()[0].dataset_type)
+    jobs = make_jobs(graph, butler.registry, butler.datastore)
+    for obj in [
+        graph.pipeline.make_task("subtract"),
+        graph.pipeline.make_task("stack"),
+        FailingSubtractTask(label="subtract"),
+        butler.datastore,
+        *(butler.datastore.formatters[name] for name in butler.datastore.formatters),
+        *jobs.values(),
+        QuantumResult(
+            quantum_id=next(iter(jobs)),
+            task_label="subtract",
+            data_id=graph[next(iter(jobs))].data_id,
+            status="succeeded",
+        ),
+    ]:
+        copy = pickle.loads(pickle.dumps(obj))
+        assert type(copy) is type(obj)
+    task = pickle.loads(pickle.dumps(graph.pipeline.make_task("stack")))
+    assert task.config == graph.pipeline.make_task("stack").config
+    store = pickle.loads(pickle.dumps(butler.datastore))
+    assert store.root == butler.datastore.root
+    job = pickle.loads(pickle.dumps(next(iter(jobs.values()))))
+    assert job.outputs["output"].data_id.records is not None
+
+
+def test_plan_outputs_chain_semantics(butler):
+    """-o makes NAME -> [run, inputs]; a second -o run goes first; extend/replace use the head."""
+    registry = butler.registry
+    first = plan_outputs(registry, inputs=INPUTS, output="u/a")
+    assert first.run.startswith("u/a/run-")
+    assert first.chain_members == (first.run, *INPUTS)
+    assert first.inputs == tuple(INPUTS)
+    assert first.skip_existing_in == ()
+    apply_outputs(registry, first)
+    assert registry.get_collection_type("u/a") is CollectionType.CHAINED
+    second = plan_outputs(registry, inputs=INPUTS, output="u/a", output_run="u/a/second")
+    assert second.chain_members == ("u/a/second", first.run, *INPUTS)
+    assert second.inputs == (first.run, *INPUTS)
+    apply_outputs(registry, second)
+    extend = plan_outputs(registry, output="u/a", extend_run=True, skip_existing=True)
+    assert extend.run == "u/a/second"
+    assert extend.chain_members == second.chain_members
+    assert extend.skip_existing_in == ("u/a",)
+    replace = plan_outputs(
+        registry, inputs=INPUTS, output="u/a", replace_run=True, output_run="u/a/third"
+    )
+    assert replace.replaced_run == "u/a/second"
+    assert replace.chain_members == ("u/a/third", first.run, *INPUTS)
+    assert "u/a/second" not in replace.inputs
+    only_run = plan_outputs(registry, inputs=INPUTS, output_run="plain")
+    assert only_run.chain is None
+    assert only_run.run == "plain"
+    assert only_run.chain_members == ()
+    with pytest.raises(PipelineError, match="exclude each other"):
+        plan_outputs(registry, inputs=INPUTS, output="u/a", extend_run=True, replace_run=True)
+    with pytest.raises(PipelineError, match="needs an existing output chain"):
+        plan_outputs(registry, inputs=INPUTS, output="u/new", replace_run=True)
+    with pytest.raises(PipelineError, match="Name an output"):
+        plan_outputs(registry, inputs=INPUTS)
+    with pytest.raises(PipelineError, match="No input collections"):
+        plan_outputs(registry, output="u/none")
+    with pytest.raises(Exception, match="exists as a RUN"):
+        plan_outputs(registry, inputs=INPUTS, output="rawexpr")
+    with pytest.raises(Exception, match="add --extend-run"):
+        plan_outputs(registry, inputs=INPUTS, output="u/a", output_run=first.run)
