@@ -101,6 +101,28 @@ def _select_types(registry: Registry, patterns: Sequence[str]) -> list[DatasetTy
     return types
 
 
+def _search_path(registry: Registry, dt: DatasetType, collections: Sequence[str]) -> list[str]:
+    """``collections`` as given, or flattened without CALIBRATION collections for calibration
+    types: an entry has no exposure time to choose a validity range with, so it reads the
+    calibrations from the RUN (or TAGGED) collections that hold them (only those, so that a
+    chain's timestamped output runs do not leak into the catalog)."""
+    from ..types import CollectionType
+
+    if not dt.is_calibration:
+        return list(collections)
+    members = [
+        m
+        for name in collections
+        for m in registry.query_collections(name, flatten_chains=True, include_chains=False)
+    ]
+    return [
+        c
+        for c in dict.fromkeys(members)
+        if registry.get_collection_type(c) is not CollectionType.CALIBRATION
+        and _has_datasets(registry, dt.name, [c])
+    ]
+
+
 def entry_specs(
     registry: Registry,
     *,
@@ -133,7 +155,8 @@ def entry_specs(
     specs = []
     for dt in types:
         if collections:
-            found = tuple(collections) if _has_datasets(registry, dt.name, collections) else ()
+            search = _search_path(registry, dt, collections)
+            found = tuple(search) if search and _has_datasets(registry, dt.name, search) else ()
         else:
             found = tuple(r for r in runs if _has_datasets(registry, dt.name, [r]))
         if found:

@@ -192,6 +192,7 @@ def _run(
     progress: bool,
 ) -> None:
     from distributed import as_completed
+
     from .._progress import progress_bar as tqdm
 
     by_key = {key: qid for qid, key in keys.items()}
