@@ -10,6 +10,7 @@ connections, or the enclosing transaction's connection when there is one.
 
 from __future__ import annotations
 
+import json
 import logging
 import operator
 import random
@@ -324,6 +325,47 @@ class Database:
         if self.is_sqlite:
             return column.in_(values)
         return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+
+    def key_table(
+        self, columns: Sequence[sa.Column[Any]], rows: Sequence[tuple[Any, ...]], name: str = "k"
+    ) -> sa.FromClause:
+        """A derived table of ``rows`` with the names and types of ``columns``, to join on.
+
+        It is one bound parameter whatever the number of rows (a JSON array read by
+        ``json_each`` on SQLite, one array per column given to ``unnest`` on PostgreSQL), so
+        it escapes SQLite's bound-parameter limit and SQLAlchemy's per-parameter compilation,
+        and the statement is compiled once and cached.  SQLite needs version 3.35 or later
+        (``AS MATERIALIZED``).
+
+        Examples
+        --------
+        >>> import sqlalchemy as sa
+        >>> from spherex_dask.dimensions import DimensionUniverse
+        >>> from ._schema import build_tables
+        >>> db = Database(sa.create_engine("sqlite://"), build_tables(DimensionUniverse.default()))
+        >>> t = db.tables.dataset
+        >>> k = db.key_table([t.c.detector, t.c.instrument], [(1, "SPHEREx"), (2, "SPHEREx")])
+        >>> with db.engine.connect() as conn:
+        ...     conn.execute(sa.select(k.c.detector, k.c.instrument)).all()
+        [(1, 'SPHEREx'), (2, 'SPHEREx')]
+        """
+        if self.is_sqlite:
+            document = sa.literal(json.dumps(rows), sa.String)
+            each = sa.func.json_each(document).table_valued("value")
+            values = [
+                sa.func.json_extract(each.c.value, f"$[{i}]", type_=c.type).label(c.name)
+                for i, c in enumerate(columns)
+            ]
+            # Materialised, so that the planner drives the join from the keys (index seeks
+            # into the other table) even without ANALYZE statistics, instead of rescanning
+            # the JSON document for every row of the other table.
+            return sa.select(*values).select_from(each).cte(name).prefix_with("MATERIALIZED")
+        arrays = [
+            sa.literal([r[i] for r in rows], postgresql.ARRAY(c.type))
+            for i, c in enumerate(columns)
+        ]
+        unnest = sa.func.unnest(*arrays).table_valued(*[sa.column(c.name, c.type) for c in columns])
+        return unnest.render_derived(name=name)
 
     @property
     def uuid_to_db(self) -> Callable[[uuid.UUID], Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from ._collections import CollectionRecord, CollectionStore
 from ._database import Database
 from ._dataset_types import DatasetTypeStore
 from ._dimensions import CHUNK, DimensionStore
+from ._ids import deterministic_ids, paused_gc, random_uuids
 
 __all__ = ["BATCH", "DatasetStore", "chunked"]
 
@@ -34,28 +34,6 @@ def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def random_uuids(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) UUIDs, from one ``os.urandom`` call.
-
-    Examples
-    --------
-    >>> ids = random_uuids(3)
-    >>> len(set(ids)), {i.version for i in ids}, {i.variant for i in ids} == {uuid.RFC_4122}
-    (3, {4}, True)
-    """
-    data = os.urandom(16 * count)
-    from_bytes = int.from_bytes
-    return [
-        uuid.UUID(int=(from_bytes(data[i : i + 16], "big") & _UUID4_CLEAR) | _UUID4_SET)
-        for i in range(0, 16 * count, 16)
-    ]
-
-
-#: Masks giving a random 128-bit integer the version (4) and variant (RFC 4122) bits.
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 class DatasetStore:
@@ -98,10 +76,48 @@ class DatasetStore:
                         out.append(values)
                         continue
             out.append(self.key_tuple(dims, data_id))
-        for i, dim in enumerate(dims):  # string lengths, checked per column
-            if expected[i] is str and out and max(len(k[i]) for k in out) > self._key_types[dim][1]:
-                for key in out:
+        self._check_lengths(dims, out)
+        return out
+
+    def _check_lengths(self, dims: tuple[str, ...], keys: Sequence[Key]) -> None:
+        """Raise :class:`DataIdError` for a string value longer than its column, per column."""
+        for i, dim in enumerate(dims):
+            kind, length = self._key_types[dim]
+            if kind is str and keys and max(len(k[i]) for k in keys) > length:
+                for key in keys:
                     self.universe.coerce_value(dim, key[i])  # raises naming the value
+
+    def lookup_keys(
+        self,
+        dims: tuple[str, ...],
+        data_ids: Iterable[Mapping[str, Any]],
+        resolve: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    ) -> list[Key]:
+        """The values of ``dims`` in data IDs that may have more dimensions (for lookups).
+
+        Well-typed values are taken as they are; other data IDs are passed through
+        ``resolve`` (alternate keys such as an obs_id) and :meth:`key_tuple`.
+        """
+        getter = operator.itemgetter(*dims) if dims else None
+        expected = tuple(self._key_types[d][0] for d in dims)
+        single = len(dims) == 1
+        out: list[Key] = []
+        for data_id in data_ids:
+            key = None
+            if getter is not None:
+                try:
+                    key = getter(data_id)
+                except KeyError:
+                    pass
+                else:
+                    key = (key,) if single else key
+                    if tuple(map(type, key)) != expected:
+                        key = None
+            if key is None:
+                values = resolve(data_id)
+                key = self.key_tuple(dims, {d: values[d] for d in dims if d in values})
+            out.append(key)
+        self._check_lengths(dims, out)
         return out
 
     def key_tuple(self, dims: tuple[str, ...], data_id: Mapping[str, Any]) -> Key:
@@ -138,23 +154,29 @@ class DatasetStore:
     def implied_values(
         self, conn: sa.Connection, dims: tuple[str, ...], keys: Sequence[Key]
     ) -> dict[str, list[Any]]:
-        """Check every dimension value has a record; return implied-dimension column values."""
+        """Check every dimension value has a record; return implied-dimension column values.
+
+        Records are checked once per distinct value; implied values are looked up per row.
+        """
         implied: dict[str, list[Any]] = {}
         for element in dims:
             layout = self.dimensions.layouts[element]
             positions = [dims.index(d) for d in layout.key_dimensions]
-            if len(positions) == 1:
-                single = positions[0]
-                element_keys = [(k[single],) for k in keys]
-            else:
-                element_keys = list(map(operator.itemgetter(*positions), keys))
-            known = self.dimensions.require(conn, element, set(element_keys))
+            single = len(positions) == 1
+            getter = operator.itemgetter(*positions)  # a value if single, else a tuple
+            distinct = set(map(getter, keys))
+            known = self.dimensions.require(
+                conn, element, [(v,) for v in distinct] if single else distinct
+            )
             for i, name in enumerate(layout.implied):
                 if name in dims or name in implied:
                     continue
                 sentinel = 0 if self.universe[name].key.type == "int" else ""
-                values = [known[k][i] for k in element_keys]
-                implied[name] = [sentinel if v is None else v for v in values]
+                value_of = {
+                    (k[0] if single else k): sentinel if v[i] is None else v[i]
+                    for k, v in known.items()
+                }
+                implied[name] = list(map(value_of.__getitem__, map(getter, keys)))
         return implied
 
     def make_rows(
@@ -193,35 +215,53 @@ class DatasetStore:
         """Insert new datasets of one type into one RUN; all or nothing."""
         dims = dataset_type.dimensions
         data_ids = list(data_ids)
-        keys = self.key_tuples(dims, data_ids)
-        self._check_unique(dataset_type, run, dims, keys)
-        if id_mode == "deterministic":
-            name = dataset_type.parent_name
-            ids = [
-                DatasetRef.deterministic_id(name, dict(zip(dims, k, strict=True)), run.name)
-                for k in keys
+        with paused_gc():
+            keys = self.key_tuples(dims, data_ids)
+            self._check_unique(dataset_type, run, dims, keys)
+            if id_mode == "deterministic":
+                ids = deterministic_ids(dataset_type.parent_name, dims, keys, run.name)
+            elif id_mode == "unique":
+                ids = random_uuids(len(keys))
+            else:
+                raise ValueError(f"id_mode must be 'unique' or 'deterministic', not {id_mode!r}.")
+            columns, rows = self.make_rows(conn, type_id, dims, run.id, keys, ids)
+            self.write_rows(
+                conn,
+                columns,
+                rows,
+                lambda: self.describe_conflicts(conn, type_id, dataset_type, run, keys),
+            )
+            return self.make_refs(dataset_type, run.name, ids, keys, data_ids)
+
+    def make_refs(
+        self,
+        dataset_type: DatasetType,
+        run: str,
+        ids: Sequence[uuid.UUID],
+        keys: Sequence[Key],
+        data_ids: Sequence[Mapping[str, Any]],
+    ) -> list[DatasetRef]:
+        """Refs of inserted datasets; data IDs keep the records of given :class:`DataId` s."""
+        dims = dataset_type.dimensions
+        if all(type(d) is dict for d in data_ids):
+            return [
+                DatasetRef(
+                    id=i,
+                    dataset_type=dataset_type,
+                    data_id=DataId(dict(zip(dims, k, strict=True))),
+                    run=run,
+                )
+                for i, k in zip(ids, keys, strict=True)
             ]
-        elif id_mode == "unique":
-            ids = random_uuids(len(keys))
-        else:
-            raise ValueError(f"id_mode must be 'unique' or 'deterministic', not {id_mode!r}.")
-        columns, rows = self.make_rows(conn, type_id, dims, run.id, keys, ids)
-        self.write_rows(
-            conn,
-            columns,
-            rows,
-            lambda: self.describe_conflicts(conn, type_id, dataset_type, run, keys),
-        )
-        name = run.name
         return [
             DatasetRef(
                 id=i,
                 dataset_type=dataset_type,
                 data_id=DataId(
-                    dict(zip(dims, k, strict=False)),
+                    dict(zip(dims, k, strict=True)),
                     records=d.records if isinstance(d, DataId) else None,
                 ),
-                run=name,
+                run=run,
             )
             for i, k, d in zip(ids, keys, data_ids, strict=True)
         ]
@@ -294,9 +334,45 @@ class DatasetStore:
         for ref in refs:
             groups.setdefault((ref.dataset_type.parent_name, ref.run), []).append(ref)
         out: dict[uuid.UUID, DatasetRef] = {}
-        for group in groups.values():
-            out.update(self._import_group(conn, group, skip_existing=skip_existing))
-        return [out[r.id] for r in refs]
+        with paused_gc():
+            for group in groups.values():
+                out.update(self._import_group(conn, group, skip_existing=skip_existing))
+            return [out[r.id] for r in refs]
+
+    def _standardize(
+        self, dataset_type: DatasetType, run: str, refs: Sequence[DatasetRef]
+    ) -> tuple[list[DatasetRef], list[Key]]:
+        """Refs with the registered type and standardised data IDs, and their key tuples.
+
+        A ref of the registered type whose data ID holds exactly the type's dimensions with
+        well-typed values is kept as it is (the fast path of imports from workers).
+        """
+        dims = dataset_type.dimensions
+        expected = tuple(self._key_types[d][0] for d in dims)
+        getter = operator.itemgetter(*dims) if len(dims) > 1 else None
+        same_type: set[int] = set()
+        out: list[DatasetRef] = []
+        keys: list[Key] = []
+        for ref in refs:
+            kind = ref.dataset_type
+            if id(kind) not in same_type and kind == dataset_type:
+                same_type.add(id(kind))
+            if id(kind) in same_type and dims and len(ref.data_id) == len(dims):
+                values = ref.data_id.to_dict()
+                try:
+                    key = getter(values) if getter is not None else (values[dims[0]],)
+                except KeyError:
+                    key = None
+                if key is not None and tuple(map(type, key)) == expected:
+                    out.append(ref)
+                    keys.append(key)
+                    continue
+            key = self.key_tuple(dims, ref.data_id)
+            data_id = DataId(dict(zip(dims, key, strict=True)), records=ref.data_id.records)
+            out.append(DatasetRef(id=ref.id, dataset_type=dataset_type, data_id=data_id, run=run))
+            keys.append(key)
+        self._check_lengths(dims, keys)
+        return out, keys
 
     def _import_group(
         self, conn: sa.Connection, group: list[DatasetRef], *, skip_existing: bool
@@ -307,22 +383,15 @@ class DatasetStore:
         run = self.collections.get(conn, group[0].run, expected=CollectionType.RUN)
         dims = registered.dimensions
         wanted: dict[uuid.UUID, DatasetRef] = {}
-        for ref in group:
-            std = DatasetRef(
-                id=ref.id,
-                dataset_type=registered,
-                data_id=DataId(
-                    dict(zip(dims, self.key_tuple(dims, ref.data_id), strict=True)),
-                    records=ref.data_id.records,
-                ),
-                run=run.name,
-            )
-            previous = wanted.setdefault(ref.id, std)
-            if previous != std:
+        key_of: dict[uuid.UUID, Key] = {}
+        for std, key in zip(*self._standardize(registered, run.name, group), strict=True):
+            previous = wanted.setdefault(std.id, std)
+            if previous is not std and previous != std:
                 raise DatasetConflictError(
-                    f"Dataset id {ref.id} is given twice with different content: {previous} "
+                    f"Dataset id {std.id} is given twice with different content: {previous} "
                     f"and {std}. Nothing was imported."
                 )
+            key_of[std.id] = key
         existing = self.fetch(conn, wanted) if skip_existing else {}
         for dataset_id, old in existing.items():
             new = wanted[dataset_id]
@@ -336,20 +405,20 @@ class DatasetStore:
                     f"{old.data_id} in run {old.run!r}, not {new.dataset_type.name} {new.data_id} "
                     f"in run {new.run!r}. Nothing was imported."
                 )
-        todo = [r for i, r in wanted.items() if i not in existing]
-        keys = [tuple(r.data_id[d] for d in dims) for r in todo]
+        todo = [i for i in wanted if i not in existing]
+        keys = [key_of[i] for i in todo]
         self._check_unique(registered, run, dims, keys)
-        columns, rows = self.make_rows(conn, type_id, dims, run.id, keys, [r.id for r in todo])
+        columns, rows = self.make_rows(conn, type_id, dims, run.id, keys, todo)
 
         def describe() -> str:
-            used = self.fetch(conn, [r.id for r in todo])
+            used = self.fetch(conn, todo)
             ids = (
                 f" Id(s) already used: {', '.join(str(i) for i in list(used)[:5])}." if used else ""
             )
             return self.describe_conflicts(conn, type_id, registered, run, keys) + ids
 
         self.write_rows(conn, columns, rows, describe)
-        return {**wanted, **{i: wanted[i] for i in existing}}
+        return wanted
 
     # -- reading -------------------------------------------------------------------------
     def row_to_ref(

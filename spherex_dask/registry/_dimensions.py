@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,7 +54,22 @@ class DimensionStore:
     def fetch_rows(
         self, conn: sa.Connection, element: str, keys: Iterable[tuple[Any, ...]]
     ) -> dict[tuple[Any, ...], sa.RowMapping]:
-        """Rows of ``element`` for primary-key tuples, keyed by that tuple (missing ones absent).
+        """Rows of ``element`` for primary-key tuples, keyed by that tuple (missing ones absent)."""
+        layout = self.layouts[element]
+        found: dict[tuple[Any, ...], sa.RowMapping] = {}
+        for row in self._select_keys(conn, element, keys, self._db.tables.elements[element].c):
+            mapping = row._mapping
+            found[tuple(mapping[c] for c in layout.key_columns)] = mapping
+        return found
+
+    def _select_keys(
+        self,
+        conn: sa.Connection,
+        element: str,
+        keys: Iterable[tuple[Any, ...]],
+        columns: Iterable[sa.ColumnElement[Any]],
+    ) -> Iterator[sa.Row[Any]]:
+        """``columns`` of the rows of ``element`` with these primary-key tuples.
 
         Keys are grouped by their required-dimension values so that each query is
         ``instrument = ? AND id IN (...)``, an index scan on both backends.
@@ -66,15 +81,12 @@ class DimensionStore:
         groups: dict[tuple[Any, ...], list[Any]] = {}
         for key in keys:
             groups.setdefault(key[:-1], []).append(key[-1])
-        found: dict[tuple[Any, ...], sa.RowMapping] = {}
         for prefix, values in groups.items():
             same = [c == v for c, v in zip(prefix_columns, prefix, strict=True)]
             for start in range(0, len(values), CHUNK):
                 chunk = values[start : start + CHUNK]
-                stmt = sa.select(table).where(*same, self._db.in_values(key_column, chunk))
-                for row in conn.execute(stmt).mappings():
-                    found[tuple(row[c] for c in layout.key_columns)] = row
-        return found
+                stmt = sa.select(*columns).where(*same, self._db.in_values(key_column, chunk))
+                yield from conn.execute(stmt).all()
 
     def get_record(
         self, conn: sa.Connection, element: str, key: tuple[Any, ...]
@@ -91,6 +103,20 @@ class DimensionStore:
                 cache.clear()
             cache[key] = record
         return record
+
+    def prefetch_records(
+        self, conn: sa.Connection, element: str, keys: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Load the records of ``keys`` into the cache :meth:`get_record` reads, in few queries."""
+        cache = self._records.setdefault(element, {})
+        missing = [k for k in set(keys) if k not in cache]
+        if not missing:
+            return
+        if len(cache) + len(missing) > _CACHE_LIMIT:
+            cache.clear()
+        layout = self.layouts[element]
+        for key, row in self.fetch_rows(conn, element, missing).items():
+            cache[key] = row_to_record(layout, row)
 
     # -- writing -------------------------------------------------------------------------
     def prepare(
@@ -128,7 +154,13 @@ class DimensionStore:
         wanted = set(keys)
         missing = [k for k in wanted if k not in known]
         if missing:
-            rows = self.fetch_rows(conn, element, missing)
+            table = self._db.tables.elements[element]
+            columns = [table.c[c] for c in (*layout.key_columns, *layout.implied)]
+            size = len(layout.key_columns)
+            rows = {
+                tuple(row[:size]): tuple(row[size:])
+                for row in self._select_keys(conn, element, missing, columns)
+            }
             absent = [k for k in missing if k not in rows]
             if absent:
                 shown = "; ".join(describe_key(layout, k) for k in sorted(absent, key=repr)[:5])
@@ -139,8 +171,7 @@ class DimensionStore:
                 )
             if len(known) > _CACHE_LIMIT:
                 known.clear()
-            for key, row in rows.items():
-                known[key] = tuple(row[i] for i in layout.implied)
+            known.update(rows)
         return {k: known[k] for k in wanted}
 
     def insert(

@@ -92,32 +92,58 @@ class QueryEngine:
     def data_id_select(
         self, dimensions: Iterable[str]
     ) -> tuple[tuple[str, ...], DimensionResolver, sa.FromClause]:
-        """The FROM clause enumerating the data IDs of ``dimensions`` and its resolver."""
+        """The FROM clause enumerating the data IDs of ``dimensions`` and its resolver.
+
+        One table is joined per "leaf" dimension (one no other requested dimension requires
+        or implies).  A requested implied dimension (``planning_period`` with ``exposure``)
+        takes its value from the implying element's column, never from a join of its own
+        table, which would relate it to nothing but the instrument.
+        """
         dims = self.universe.sorted(dimensions)
         if not dims:
             raise DataIdError("query_data_ids needs at least one dimension.")
         required = {
             r for d in dims for r in self.universe.sorted(self.universe[d].requires) if r != d
         }
-        leaves = [d for d in dims if d not in required]
+        implied = {i: d for d in dims for i in self.universe[d].implies if i in dims}
         keys: dict[str, sa.ColumnElement[Any]] = {}
         in_from: dict[str, sa.FromClause] = {}
         from_clause: sa.FromClause | None = None
-        for leaf in leaves:
-            layout = self._dimensions.layouts[leaf]
-            table = self._db.tables.elements[leaf]
-            on = [table.c[d] == keys[d] for d in layout.required if d in keys]
-            for c, d in zip(layout.key_columns, layout.key_dimensions, strict=True):
-                keys.setdefault(d, table.c[c])
-            for i in layout.implied:
-                keys.setdefault(i, table.c[i])
-            in_from[leaf] = table
-            if from_clause is None:
-                from_clause = table
-            else:
-                from_clause = from_clause.join(table, sa.and_(sa.true(), *on))
+        for leaf in [d for d in dims if d not in required and d not in implied]:
+            from_clause = self._join_element(from_clause, leaf, keys, in_from, dims)
+        for name, source in implied.items():
+            if name not in keys:
+                if source not in in_from:
+                    from_clause = self._join_element(from_clause, source, keys, in_from, dims)
+                keys[name] = in_from[source].c[name]
         assert from_clause is not None
         return dims, self.resolver(keys, in_from), from_clause
+
+    def _join_element(
+        self,
+        from_clause: sa.FromClause | None,
+        element: str,
+        keys: dict[str, sa.ColumnElement[Any]],
+        in_from: dict[str, sa.FromClause],
+        dims: tuple[str, ...],
+    ) -> sa.FromClause:
+        """Join ``element``'s table on the key values already in ``keys``; record its columns."""
+        layout = self._dimensions.layouts[element]
+        table = self._db.tables.elements[element]
+        on = [
+            table.c[c] == keys[d]
+            for c, d in zip(layout.key_columns, layout.key_dimensions, strict=True)
+            if d in keys
+        ]
+        on += [table.c[i] == keys[i] for i in layout.implied if i in dims and i in keys]
+        for c, d in zip(layout.key_columns, layout.key_dimensions, strict=True):
+            keys.setdefault(d, table.c[c])
+        for i in layout.implied:
+            keys.setdefault(i, table.c[i])
+        in_from[element] = table
+        if from_clause is None:
+            return table
+        return from_clause.join(table, sa.and_(sa.true(), *on))
 
     def data_ids(
         self,
@@ -132,9 +158,13 @@ class QueryEngine:
         """Stream the distinct data IDs of ``dimensions`` satisfying the constraints."""
         dims, resolver, from_clause = self.data_id_select(dimensions)
         conditions = resolver.where(where, bind, data_id)
+        implied = {i for d in dims for i in self.universe[d].implies if i in dims}
+        conditions += [resolver.key_columns[i].is_not(None) for i in sorted(implied)]
         for type_id, dataset_type in datasets:
             assert path is not None
-            shared = [d for d in dataset_type.dimensions if d in dims]
+            # Implied values (planning_period) are stored in the dataset tables too.
+            stored = (*dataset_type.dimensions, *self.universe.implied(dataset_type.dimensions))
+            shared = [d for d in stored if d in dims]
             source = self.dataset_source(type_id, path, dataset_type, with_rank=False).subquery()
             conditions.append(
                 sa.exists().where(*[source.c[d] == resolver.key_columns[d] for d in shared])

@@ -37,6 +37,7 @@ from ._dataset_types import DatasetTypeStore
 from ._datasets import DatasetStore
 from ._dimensions import DimensionStore
 from ._locations import LocationStore
+from ._lookups import DatasetFinder
 from ._quanta import QuantumStore
 from ._queries import QueryEngine, SearchPath
 from ._schema import SCHEMA_VERSION, build_tables
@@ -90,6 +91,7 @@ class Registry:
         self._locations = LocationStore(db, self._datasets)
         self._queries = QueryEngine(db, self._datasets)
         self._quanta = QuantumStore(db, universe, self._collections, self._queries.resolver)
+        self._finder = DatasetFinder(db, self._datasets)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -579,10 +581,7 @@ class Registry:
         values = dict(data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs)
         with self._db.read() as conn:
             type_id, registered = self._dataset_types.resolve(conn, dataset_type)
-            if any(
-                "." in k or self._dimensions.is_alternate_value(k, v) for k, v in values.items()
-            ):
-                values = self._dimensions.resolve_alternates(conn, values)
+            values = self._resolve_values(conn, values)
             key = self._datasets.key_tuple(
                 registered.dimensions, {d: values[d] for d in registered.dimensions if d in values}
             )
@@ -594,6 +593,80 @@ class Registry:
             ):
                 timespan = self._data_id_timespan(conn, values, data_id)
             return self._queries.find(conn, type_id, registered, key, path, timespan)
+
+    def find_datasets(
+        self,
+        dataset_type: DatasetTypeArg,
+        data_ids: Sequence[Mapping[str, Any]],
+        *,
+        collections: str | Sequence[str],
+        timespans: Sequence[Timespan | None] | None = None,
+    ) -> list[DatasetRef | None]:
+        """:meth:`find_dataset` for many data IDs at once, in a few set-based queries.
+
+        Returns one ref (or ``None``) per data ID, in order.  ``timespans`` gives each data
+        ID's timespan for CALIBRATION collections; where it is ``None`` (or not given), the
+        timespan of the data ID's most specific temporal dimension record is used, as
+        :meth:`find_dataset` does.
+
+        Raises
+        ------
+        QueryError
+            If ``timespans`` is not as long as ``data_ids``, or a calibration lookup in a
+            CALIBRATION collection has no timespan.
+        """
+        data_ids = list(data_ids)
+        spans = [None] * len(data_ids) if timespans is None else list(timespans)
+        if len(spans) != len(data_ids):
+            raise QueryError(
+                f"find_datasets got {len(spans)} timespans for {len(data_ids)} data IDs; give "
+                "one per data ID (None where the data ID's own timespan should be used)."
+            )
+        with self._db.read() as conn:
+            type_id, registered = self._dataset_types.resolve(conn, dataset_type)
+            path = self._search_path(conn, collections)
+            keys = self._datasets.lookup_keys(
+                registered.dimensions, data_ids, lambda d: self._resolve_values(conn, d)
+            )
+            if registered.is_calibration and path.by_type[CollectionType.CALIBRATION]:
+                self._fill_timespans(conn, data_ids, spans)
+            return self._finder.find(conn, type_id, registered, keys, spans, path)
+
+    def _resolve_values(self, conn: sa.Connection, data_id: Mapping[str, Any]) -> dict[str, Any]:
+        """A data ID as a dict, with ``element.field`` keys and alternate values resolved."""
+        values = data_id.to_dict() if isinstance(data_id, DataId) else dict(data_id)
+        if any("." in k or self._dimensions.is_alternate_value(k, v) for k, v in values.items()):
+            values = self._dimensions.resolve_alternates(conn, values)
+        return values
+
+    def _fill_timespans(
+        self,
+        conn: sa.Connection,
+        data_ids: Sequence[Mapping[str, Any]],
+        spans: list[Timespan | None],
+    ) -> None:
+        """Replace missing timespans by those of the data IDs' temporal dimension records."""
+        wanted = {
+            i: self._resolve_values(conn, data_ids[i]) for i, t in enumerate(spans) if t is None
+        }
+        for element in self.universe.elements:
+            if not self.universe[element].temporal:
+                continue
+            dims = self._dimensions.layouts[element].key_dimensions
+            keys = {
+                tuple(self.universe.coerce_value(d, v[d]) for d in dims)
+                for v in wanted.values()
+                if all(d in v for d in dims)
+            }
+            self._dimensions.prefetch_records(conn, element, keys)
+        for i, values in wanted.items():
+            spans[i] = self._data_id_timespan(conn, values, data_ids[i])
+            if spans[i] is None:
+                raise QueryError(
+                    f"Data ID {dict(data_ids[i])!r} has no temporal dimension with a timespan "
+                    "(e.g. exposure), so a calibration cannot be chosen in the CALIBRATION "
+                    "collections searched; pass its timespan in timespans."
+                )
 
     def _data_id_timespan(
         self, conn: sa.Connection, values: Mapping[str, Any], data_id: Any
@@ -664,6 +737,39 @@ class Registry:
         return itertools.chain.from_iterable(
             self._db.stream(stmt, self._datasets.ref_converter(dt)) for dt, stmt in selects
         )
+
+    def count_datasets(
+        self,
+        dataset_types: DatasetTypeArg | Iterable[DatasetTypeArg] | EllipsisType,
+        *,
+        collections: str | Sequence[str],
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        data_id: Mapping[str, Any] | None = None,
+        find_first: bool = True,
+    ) -> int:
+        """The number of datasets :meth:`query_datasets` would return, counted in the database.
+
+        Takes the same arguments and raises the same errors, but runs one ``SELECT COUNT(*)``
+        per dataset type instead of streaming the rows.
+        """
+        constraint = data_id.to_dict() if isinstance(data_id, DataId) else dict(data_id or {})
+        total = 0
+        with self._db.read() as conn:
+            path = self._search_path(conn, collections)
+            for type_id, dataset_type in self._dataset_types_arg(conn, dataset_types):
+                stmt = self._queries.dataset_select(
+                    type_id,
+                    dataset_type,
+                    path,
+                    where=where,
+                    bind=bind,
+                    data_id=constraint,
+                    find_first=find_first,
+                )
+                count = sa.select(sa.func.count()).select_from(stmt.subquery())
+                total += int(conn.scalar(count) or 0)
+        return total
 
     def query_data_ids(
         self,

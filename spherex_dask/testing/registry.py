@@ -621,6 +621,25 @@ class RegistryTests:
             reg.import_datasets([other_id], skip_existing=True)
         assert len(list(reg.query_datasets("dark", collections="out"))) == 3
 
+    def test_import_standardises_data_ids(self, reg: Registry) -> None:
+        """Imported refs come back with data IDs of exactly the type's dimensions, values
+        converted and records kept."""
+        reg.register_run("out")
+        raw = reg.get_dataset_type("raw")
+        expanded = reg.expand_data_id(instrument=INSTR, exposure=5, detector=2)
+        as_text = DataId({"instrument": INSTR, "exposure": "6", "detector": 2})
+        plain = DataId({"instrument": INSTR, "exposure": 7, "detector": 2})
+        refs = [DatasetRef.make(raw, d, "out") for d in (expanded, as_text, plain)]
+        got = reg.import_datasets(refs)
+        assert [r.id for r in got] == [r.id for r in refs]
+        assert [dict(r.data_id) for r in got] == [
+            {"instrument": INSTR, "exposure": e, "detector": 2} for e in (5, 6, 7)
+        ]
+        assert got[0].data_id.records is not None
+        assert got[2] == refs[2]
+        found = reg.find_datasets("raw", [dict(r.data_id) for r in got], collections="out")
+        assert found == [reg.get_dataset(r.id) for r in got]
+
     def test_tagged_collections(self, reg: Registry, raws: list[DatasetRef]) -> None:
         """associate/disassociate work on TAGGED collections only, one dataset per data ID."""
         reg.register_collection("best", CollectionType.TAGGED)
@@ -892,6 +911,7 @@ class RegistryTests:
             assert found == expected
             assert None in found
             assert len({r.run for r in found if r is not None}) == runs
+        assert reg.find_datasets("dark", [], collections="calib") == []
         by_exposure = raw_ids(range(1, 9))
         expected = [reg.find_dataset("dark", d, collections="calib") for d in by_exposure]
         assert reg.find_datasets("dark", by_exposure, collections="calib") == expected
