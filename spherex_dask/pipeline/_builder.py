@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._gc import paused_gc
 from ..errors import (
     DatasetTypeConflictError,
     MissingDatasetTypeError,
@@ -34,7 +35,6 @@ from ..errors import (
     UnknownNameError,
 )
 from ..types import DataId, DatasetRef, DatasetType
-from ._gc import paused_gc
 from ._graph import Quantum, QuantumGraph, SkippedQuantum
 from ._prerequisites import PrerequisiteFinder
 from ._records import RecordCache

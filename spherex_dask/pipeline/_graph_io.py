@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._gc import paused_gc
 from ..errors import PipelineError
 from ..types import DataId, DatasetRef, DatasetType
-from ._gc import paused_gc
 from ._graph import Quantum, QuantumGraph, SkippedQuantum
 
 __all__ = ["graph_from_json", "graph_to_json", "load_graph", "save_graph"]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Dataset ids made in bulk, and a garbage-collector pause for building many objects.
+"""Dataset ids made in bulk.
 
 These are the per-row hot paths of bulk inserts and imports: they produce exactly what
 :func:`uuid.uuid4` and :meth:`DatasetRef.deterministic_id` produce, with the per-call work
@@ -8,15 +8,14 @@ hoisted out of the loop.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from .._gc import paused_gc
 from ..types import DATASET_ID_NAMESPACE
 
 __all__ = ["deterministic_ids", "paused_gc", "random_uuids"]
@@ -73,25 +72,3 @@ def deterministic_ids(
         digest.update((template.format(*key) + suffix).encode())
         out.append(make(bytes=digest.digest()[:16], version=5))
     return out
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Disable the cyclic garbage collector inside the block (restored afterwards).
-
-    Bulk inserts build hundreds of thousands of small objects and free none, so the
-    collector's scans are pure overhead.
-
-    Examples
-    --------
-    >>> with paused_gc():
-    ...     gc.isenabled()
-    False
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

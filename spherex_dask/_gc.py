@@ -14,9 +14,9 @@ __all__ = ["paused_gc"]
 def paused_gc() -> Iterator[None]:
     """Disable the cyclic garbage collector inside the block (restored afterwards).
 
-    Building or loading a graph allocates millions of small long-lived objects and frees
-    none, so the collector's repeated full scans are pure overhead (about a quarter of the
-    build time at 100,000 quanta).
+    Building or loading a quantum graph, or building the rows of a bulk insert, allocates
+    millions of small long-lived objects and frees none, so the collector's repeated full
+    scans are pure overhead (about a quarter of the build time at 100,000 quanta).
 
     Examples
     --------
