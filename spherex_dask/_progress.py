@@ -16,7 +16,9 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
     ``IProgress not found`` and prints nothing useful; the text bar renders fine there.
     """
     if importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm.std import tqdm
+        from tqdm.auto import tqdm as auto_tqdm
+
+        return auto_tqdm(*args, **kwargs)
+    from tqdm.std import tqdm
+
     return tqdm(*args, **kwargs)

@@ -23,8 +23,10 @@ EXPORT_FILE = "export.json"
 def _timespan_to_json(ts: Timespan | None) -> list[str | None] | None:
     if ts is None:
         return None
-    return [None if ts.begin is None else ts.begin.isoformat(),
-            None if ts.end is None else ts.end.isoformat()]
+    return [
+        None if ts.begin is None else ts.begin.isoformat(),
+        None if ts.end is None else ts.end.isoformat(),
+    ]
 
 
 def _timespan_from_json(raw: list[str | None] | None) -> Timespan | None:
@@ -54,22 +56,28 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
         files = butler.datastore.retrieve(
             locations.get(ref.id, []), str(directory / "files"), transfer="copy", preserve_path=True
         )
-        datasets.append({
-            "id": str(ref.id),
-            "dataset_type": ref.dataset_type.name,
-            "run": ref.run,
-            "data_id": ref.data_id.to_dict(),
-            "files": [str(Path(f).relative_to(directory)) for f in files],
-            "formatters": [loc.formatter for loc in locations.get(ref.id, [])],
-        })
+        datasets.append(
+            {
+                "id": str(ref.id),
+                "dataset_type": ref.dataset_type.name,
+                "run": ref.run,
+                "data_id": ref.data_id.to_dict(),
+                "files": [str(Path(f).relative_to(directory)) for f in files],
+                "formatters": [loc.formatter for loc in locations.get(ref.id, [])],
+            }
+        )
     types = {r.dataset_type.name: r.dataset_type for r in refs}
     index = {
         "format": "spherex_dask-export",
         "version": 1,
         "universe": butler.registry.universe.to_yaml(),
         "dataset_types": [
-            {"name": t.name, "dimensions": list(t.dimensions), "storage_class": t.storage_class,
-             "is_calibration": t.is_calibration}
+            {
+                "name": t.name,
+                "dimensions": list(t.dimensions),
+                "storage_class": t.storage_class,
+                "is_calibration": t.is_calibration,
+            }
             for t in types.values()
         ],
         "runs": sorted({r.run for r in refs}),
@@ -100,21 +108,35 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
         if raw:
             registry.sync_dimension_records(
                 element,
-                [DimensionRecord(element, r["values"], _timespan_from_json(r["timespan"])) for r in raw],
+                [
+                    DimensionRecord(element, r["values"], _timespan_from_json(r["timespan"]))
+                    for r in raw
+                ],
             )
     types = {}
     for t in index["dataset_types"]:
-        dt = DatasetType(name=t["name"], dimensions=tuple(t["dimensions"]),
-                         storage_class=t["storage_class"], is_calibration=t["is_calibration"])
+        dt = DatasetType(
+            name=t["name"],
+            dimensions=tuple(t["dimensions"]),
+            storage_class=t["storage_class"],
+            is_calibration=t["is_calibration"],
+        )
         registry.register_dataset_type(dt)
         types[dt.name] = dt
     for run in index["runs"]:
         registry.register_run(run)
-    refs, items = [], []
+    refs: list[DatasetRef] = []
+    items: list[tuple[str, DatasetRef]] = []
     for d in index["datasets"]:
-        data_id = registry.expand_data_id(d["data_id"], dimensions=types[d["dataset_type"]].dimensions)
-        ref = DatasetRef(id=uuid.UUID(d["id"]), dataset_type=types[d["dataset_type"]],
-                         data_id=DataId(data_id, records=data_id.records), run=d["run"])
+        data_id = registry.expand_data_id(
+            d["data_id"], dimensions=types[d["dataset_type"]].dimensions
+        )
+        ref = DatasetRef(
+            id=uuid.UUID(d["id"]),
+            dataset_type=types[d["dataset_type"]],
+            data_id=DataId(data_id, records=data_id.records),
+            run=d["run"],
+        )
         refs.append(ref)
         items.extend((str(directory / f), ref) for f in d["files"])
     locations = butler.datastore.prepare_ingest(items, transfer=transfer)

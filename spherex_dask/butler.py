@@ -92,7 +92,7 @@ class Butler:
         self.registry = Registry.open(
             self.config.database_url(self.root),
             writeable=writeable,
-            **({"schema": self.config.registry_schema} if self.config.registry_schema else {}),
+            schema=self.config.registry_schema or None,
         )
         self.datastore = FileDatastore(
             self.config.datastore_url(self.root),
@@ -330,15 +330,15 @@ class Butler:
         """
         dt = self._dataset_type(dataset_type)
         run = self._run(run)
-        expanded = self.registry.expand_data_id(
-            data_id, dimensions=dt.dimensions, **kwargs
-        )
+        expanded = self.registry.expand_data_id(data_id, dimensions=dt.dimensions, **kwargs)
         ref = DatasetRef.make(dt, expanded, run, deterministic=False)
         location: DatasetLocation | None = None
         try:
             with self.registry.transaction():
                 (ref,) = self.registry.import_datasets([ref])
-                location = self.datastore.put(obj, _with_records(ref, expanded), formatter=formatter)
+                location = self.datastore.put(
+                    obj, _with_records(ref, expanded), formatter=formatter
+                )
                 self.registry.insert_locations([location])
         except BaseException:
             if location is not None:
@@ -374,9 +374,7 @@ class Butler:
         """
         run = self._run(run, register=False)
         refs = self._refs_for_ingest(datasets, run, progress=progress)
-        items = [
-            (ds.path, ref) for ds, ref in zip(datasets, refs, strict=True)
-        ]
+        items = [(ds.path, ref) for ds, ref in zip(datasets, refs, strict=True)]
         formatters = {ds.formatter for ds in datasets}
         formatter = formatters.pop() if len(formatters) == 1 else None
         locations = self.datastore.prepare_ingest(items, transfer=transfer, formatter=formatter)
@@ -388,7 +386,9 @@ class Butler:
         except BaseException as err:
             self.datastore.undo_ingest(locations, transfer=transfer)
             if isinstance(err, SpherexDaskError) and not isinstance(err, IngestError):
-                raise IngestError(f"Ingest into run {run!r} failed; nothing was registered: {err}") from err
+                raise IngestError(
+                    f"Ingest into run {run!r} failed; nothing was registered: {err}"
+                ) from err
             raise
         logger.info("Ingested %d file(s) into %s (%s)", len(refs), run, transfer)
         return refs

@@ -146,7 +146,7 @@ def signature_text(name: str, obj: Callable[..., Any], *, skip_self: bool = Fals
         if p.kind is p.KEYWORD_ONLY and not seen_kw_only:
             parts.append("*")
         seen_kw_only = seen_kw_only or p.kind in (p.KEYWORD_ONLY, p.VAR_POSITIONAL)
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        prefix = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
         text = prefix + p.name
         if p.annotation is not p.empty:
             text += f": {_annotation(p.annotation)}"

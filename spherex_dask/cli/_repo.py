@@ -33,8 +33,8 @@ def open_registry(repo: str, *, writeable: bool = False) -> Registry:
     from ..registry import Registry
 
     config = RepoConfig.load(repo)
-    kwargs = {"schema": config.registry_schema} if config.registry_schema else {}
-    return Registry.open(config.database_url(repo), writeable=writeable, **kwargs)
+    schema = config.registry_schema or None
+    return Registry.open(config.database_url(repo), writeable=writeable, schema=schema)
 
 
 def open_butler(repo: str, **kwargs: Any) -> Butler:
@@ -68,17 +68,31 @@ def ref_row(ref: DatasetRef, uri: str | None = None) -> dict[str, Any]:
     help="A custom dimension universe YAML (default: the SPHEREx universe).",
 )
 @click.option("--datastore-root", default=None, help="Where files go, e.g. s3://bucket/prefix.")
-@click.option("--checksum", type=click.Choice(["blake2b", "md5"]), default=None,
-              help="Record a checksum of every file written or ingested (verifiable later).")
+@click.option(
+    "--checksum",
+    type=click.Choice(["blake2b", "md5"]),
+    default=None,
+    help="Record a checksum of every file written or ingested (verifiable later).",
+)
 @handle_errors
-def create(repo: str, db: str | None, schema: str | None, dimension_config: str | None,
-           datastore_root: str | None, checksum: str | None) -> None:
+def create(
+    repo: str,
+    db: str | None,
+    schema: str | None,
+    dimension_config: str | None,
+    datastore_root: str | None,
+    checksum: str | None,
+) -> None:
     """Create an empty repository at REPO."""
     from ..butler import Butler
 
     butler = Butler.create(
-        repo, db=db, schema=schema, dimension_config=dimension_config,
-        datastore_root=datastore_root, checksum=checksum,
+        repo,
+        db=db,
+        schema=schema,
+        dimension_config=dimension_config,
+        datastore_root=datastore_root,
+        checksum=checksum,
     )
     click.echo(f"Created repository {repo} (registry: {butler.registry.url})")
     butler.close()
@@ -103,14 +117,19 @@ def register_instrument(repo: str) -> None:
 @click.argument("dimensions", nargs=-1, required=True)
 @click.option("--is-calibration", is_flag=True, help="Datasets of this type are calibrations.")
 @handle_errors
-def register_dataset_type(repo: str, name: str, storage_class: str, dimensions: tuple[str, ...],
-                          is_calibration: bool) -> None:
+def register_dataset_type(
+    repo: str, name: str, storage_class: str, dimensions: tuple[str, ...], is_calibration: bool
+) -> None:
     """Register dataset type NAME with STORAGE_CLASS and DIMENSIONS."""
     from ..types import DatasetType
 
     registry = open_registry(repo, writeable=True)
-    dt = DatasetType(name=name, dimensions=tuple(dimensions), storage_class=storage_class,
-                     is_calibration=is_calibration)
+    dt = DatasetType(
+        name=name,
+        dimensions=tuple(dimensions),
+        storage_class=storage_class,
+        is_calibration=is_calibration,
+    )
     added = registry.register_dataset_type(dt)
     click.echo(f"{'Registered' if added else 'Already registered'}: {name}")
 
@@ -124,8 +143,12 @@ def query_dataset_types(repo: str, pattern: str, fmt: str) -> None:
     """List dataset types whose names match PATTERN (a glob)."""
     registry = open_registry(repo)
     rows = [
-        {"name": t.name, "dimensions": list(t.dimensions), "storage_class": t.storage_class,
-         "is_calibration": t.is_calibration}
+        {
+            "name": t.name,
+            "dimensions": list(t.dimensions),
+            "storage_class": t.storage_class,
+            "is_calibration": t.is_calibration,
+        }
         for t in registry.query_dataset_types(pattern)
     ]
     echo_rows(rows, ["name", "dimensions", "storage_class", "is_calibration"], fmt)
@@ -134,23 +157,33 @@ def query_dataset_types(repo: str, pattern: str, fmt: str) -> None:
 @click.command("query-collections")
 @repo_argument
 @click.argument("pattern", default="*")
-@click.option("--collection-type", "collection_types", multiple=True,
-              type=click.Choice(_COLLECTION_TYPES, case_sensitive=False),
-              help="Only collections of this type (repeatable).")
-@click.option("--flatten-chains", is_flag=True, help="List the members of CHAINED collections instead.")
+@click.option(
+    "--collection-type",
+    "collection_types",
+    multiple=True,
+    type=click.Choice(_COLLECTION_TYPES, case_sensitive=False),
+    help="Only collections of this type (repeatable).",
+)
+@click.option(
+    "--flatten-chains", is_flag=True, help="List the members of CHAINED collections instead."
+)
 @format_option
 @handle_errors
-def query_collections(repo: str, pattern: str, collection_types: tuple[str, ...],
-                      flatten_chains: bool, fmt: str) -> None:
+def query_collections(
+    repo: str, pattern: str, collection_types: tuple[str, ...], flatten_chains: bool, fmt: str
+) -> None:
     """List collections matching PATTERN (a glob), with their types and chain members."""
     from ..types import CollectionType
 
     registry = open_registry(repo)
     types = [CollectionType(t.upper()) for t in collection_types] or None
     rows = []
-    for name in registry.query_collections(pattern, collection_types=types,
-                                           flatten_chains=flatten_chains,
-                                           include_chains=not flatten_chains):
+    for name in registry.query_collections(
+        pattern,
+        collection_types=types,
+        flatten_chains=flatten_chains,
+        include_chains=not flatten_chains,
+    ):
         ctype = registry.get_collection_type(name)
         row: dict[str, Any] = {"name": name, "type": ctype.value}
         if ctype is CollectionType.CHAINED:
@@ -163,12 +196,18 @@ def query_collections(repo: str, pattern: str, collection_types: tuple[str, ...]
 @repo_argument
 @click.argument("parent")
 @click.argument("children", nargs=-1)
-@click.option("--mode", type=click.Choice(["redefine", "extend", "prepend", "remove"]),
-              default="redefine", show_default=True, help="How CHILDREN change the chain.")
+@click.option(
+    "--mode",
+    type=click.Choice(["redefine", "extend", "prepend", "remove"]),
+    default="redefine",
+    show_default=True,
+    help="How CHILDREN change the chain.",
+)
 @click.option("--flatten", is_flag=True, help="Store the chain flattened (no nested chains).")
 @handle_errors
-def collection_chain(repo: str, parent: str, children: tuple[str, ...], mode: str,
-                     flatten: bool) -> None:
+def collection_chain(
+    repo: str, parent: str, children: tuple[str, ...], mode: str, flatten: bool
+) -> None:
     """Define or change the CHAINED collection PARENT from CHILDREN (comma-separated ok)."""
     from ..errors import MissingCollectionError
     from ..types import CollectionType
@@ -200,16 +239,25 @@ def collection_chain(repo: str, parent: str, children: tuple[str, ...], mode: st
 @click.option("--limit", type=int, default=0, help="Stop after this many datasets (0: all).")
 @format_option
 @handle_errors
-def query_datasets(repo: str, dataset_types: tuple[str, ...], collections: tuple[str, ...],
-                   where: str, bind: tuple[str, ...], find_all: bool, show_uri: bool, limit: int,
-                   fmt: str) -> None:
+def query_datasets(
+    repo: str,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    find_all: bool,
+    show_uri: bool,
+    limit: int,
+    fmt: str,
+) -> None:
     """List datasets of DATASET_TYPES (default: all) in COLLECTIONS (default: all)."""
     registry = open_registry(repo)
     colls = split_collections(collections) or registry.query_collections("*", flatten_chains=True)
     types: Any = list(dataset_types) or ...
     refs = []
-    for ref in registry.query_datasets(types, collections=colls, where=where,
-                                       bind=parse_bind(bind), find_first=not find_all):
+    for ref in registry.query_datasets(
+        types, collections=colls, where=where, bind=parse_bind(bind), find_first=not find_all
+    ):
         refs.append(ref)
         if limit and len(refs) >= limit:
             break
@@ -231,16 +279,27 @@ def query_datasets(repo: str, dataset_types: tuple[str, ...], collections: tuple
 @where_options
 @format_option
 @handle_errors
-def query_data_ids(repo: str, dimensions: tuple[str, ...], datasets: tuple[str, ...],
-                   collections: tuple[str, ...], where: str, bind: tuple[str, ...],
-                   fmt: str) -> None:
+def query_data_ids(
+    repo: str,
+    dimensions: tuple[str, ...],
+    datasets: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    fmt: str,
+) -> None:
     """List distinct data IDs over DIMENSIONS."""
     registry = open_registry(repo)
     colls = split_collections(collections) or None
     if datasets and colls is None:
         colls = registry.query_collections("*", flatten_chains=True)
-    ids = registry.query_data_ids(list(dimensions), where=where, bind=parse_bind(bind),
-                                  datasets=list(datasets) or None, collections=colls)
+    ids = registry.query_data_ids(
+        list(dimensions),
+        where=where,
+        bind=parse_bind(bind),
+        datasets=list(datasets) or None,
+        collections=colls,
+    )
     rows = [d.to_dict() for d in ids]
     echo_rows(rows, list(rows[0]) if rows else list(dimensions), fmt)
 
@@ -251,8 +310,9 @@ def query_data_ids(repo: str, dimensions: tuple[str, ...], datasets: tuple[str, 
 @where_options
 @format_option
 @handle_errors
-def query_dimension_records(repo: str, element: str, where: str, bind: tuple[str, ...],
-                            fmt: str) -> None:
+def query_dimension_records(
+    repo: str, element: str, where: str, bind: tuple[str, ...], fmt: str
+) -> None:
     """List the records of dimension ELEMENT (e.g. detector, exposure)."""
     registry = open_registry(repo)
     rows = []
@@ -269,22 +329,36 @@ def query_dimension_records(repo: str, element: str, where: str, bind: tuple[str
 @click.argument("input_run")
 @click.argument("collection")
 @click.argument("dataset_type")
-@click.option("--begin-date", default=None, help="Start of validity (ISO time; default: unbounded).")
+@click.option(
+    "--begin-date", default=None, help="Start of validity (ISO time; default: unbounded)."
+)
 @click.option("--end-date", default=None, help="End of validity (ISO time; default: unbounded).")
-@click.option("--search-all-inputs", is_flag=True, help="Search INPUT_RUN as a chain (all members).")
+@click.option(
+    "--search-all-inputs", is_flag=True, help="Search INPUT_RUN as a chain (all members)."
+)
 @handle_errors
-def certify_calibrations(repo: str, input_run: str, collection: str, dataset_type: str,
-                         begin_date: str | None, end_date: str | None,
-                         search_all_inputs: bool) -> None:
+def certify_calibrations(
+    repo: str,
+    input_run: str,
+    collection: str,
+    dataset_type: str,
+    begin_date: str | None,
+    end_date: str | None,
+    search_all_inputs: bool,
+) -> None:
     """Certify DATASET_TYPE datasets of INPUT_RUN into CALIBRATION COLLECTION for a time range."""
     from ..types import CollectionType, Timespan, parse_time
 
     registry = open_registry(repo, writeable=True)
-    timespan = Timespan(parse_time(begin_date) if begin_date else None,
-                        parse_time(end_date) if end_date else None)
+    timespan = Timespan(
+        parse_time(begin_date) if begin_date else None, parse_time(end_date) if end_date else None
+    )
     registry.register_collection(collection, CollectionType.CALIBRATION)
-    refs = list(registry.query_datasets(dataset_type, collections=[input_run],
-                                        find_first=not search_all_inputs))
+    refs = list(
+        registry.query_datasets(
+            dataset_type, collections=[input_run], find_first=not search_all_inputs
+        )
+    )
     if not refs:
         raise click.ClickException(f"No {dataset_type!r} datasets in {input_run!r} to certify.")
     registry.certify(collection, refs, timespan)
@@ -299,16 +373,29 @@ def certify_calibrations(repo: str, input_run: str, collection: str, dataset_typ
 @click.option("--unstore", is_flag=True, help="Remove files only; keep the registry entries.")
 @click.option("--no-confirm", is_flag=True, help="Do not ask before removing.")
 @handle_errors
-def prune_datasets(repo: str, dataset_types: tuple[str, ...], collections: tuple[str, ...],
-                   where: str, bind: tuple[str, ...], unstore: bool, no_confirm: bool) -> None:
+def prune_datasets(
+    repo: str,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    unstore: bool,
+    no_confirm: bool,
+) -> None:
     """Remove datasets (registry entries and files) selected by type, collections and --where."""
     butler = open_butler(repo)
     colls = split_collections(collections)
     if not colls:
         raise click.UsageError("--collections is required (which RUN/TAGGED collections to prune).")
-    refs = list(butler.registry.query_datasets(list(dataset_types) or ..., collections=colls,
-                                               where=where, bind=parse_bind(bind),
-                                               find_first=False))
+    refs = list(
+        butler.registry.query_datasets(
+            list(dataset_types) or ...,
+            collections=colls,
+            where=where,
+            bind=parse_bind(bind),
+            find_first=False,
+        )
+    )
     if not refs:
         click.echo("Nothing to prune.")
         return
@@ -345,14 +432,24 @@ def remove_runs(repo: str, pattern: str, no_confirm: bool) -> None:
 @collections_option
 @where_options
 @handle_errors
-def export(repo: str, directory: str, dataset_types: tuple[str, ...],
-           collections: tuple[str, ...], where: str, bind: tuple[str, ...]) -> None:
+def export(
+    repo: str,
+    directory: str,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+) -> None:
     """Export datasets (records and files) to DIRECTORY, for `import` into another repository."""
     butler = open_butler(repo, writeable=False)
     colls = split_collections(collections) or butler.registry.query_collections(
-        "*", flatten_chains=True)
-    refs = list(butler.registry.query_datasets(list(dataset_types) or ..., collections=colls,
-                                               where=where, bind=parse_bind(bind)))
+        "*", flatten_chains=True
+    )
+    refs = list(
+        butler.registry.query_datasets(
+            list(dataset_types) or ..., collections=colls, where=where, bind=parse_bind(bind)
+        )
+    )
     path = butler.export(refs, directory)
     click.echo(f"Exported {len(refs)} dataset(s) to {path}")
 
@@ -360,8 +457,12 @@ def export(repo: str, directory: str, dataset_types: tuple[str, ...],
 @click.command("import")
 @repo_argument
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.option("--transfer", default="copy", show_default=True,
-              type=click.Choice(["copy", "move", "symlink", "relsymlink", "hardlink", "auto"]))
+@click.option(
+    "--transfer",
+    default="copy",
+    show_default=True,
+    type=click.Choice(["copy", "move", "symlink", "relsymlink", "hardlink", "auto"]),
+)
 @handle_errors
 def import_(repo: str, directory: str, transfer: str) -> None:
     """Import datasets exported to DIRECTORY, keeping ids, runs and data IDs."""
@@ -375,19 +476,35 @@ def import_(repo: str, directory: str, transfer: str) -> None:
 @click.argument("dataset_types", nargs=-1)
 @collections_option
 @where_options
-@click.option("--transfer", default="copy", show_default=True,
-              type=click.Choice(["copy", "symlink", "relsymlink", "hardlink", "auto"]))
+@click.option(
+    "--transfer",
+    default="copy",
+    show_default=True,
+    type=click.Choice(["copy", "symlink", "relsymlink", "hardlink", "auto"]),
+)
 @click.option("--no-preserve-path", is_flag=True, help="Put all files directly in DESTINATION.")
 @handle_errors
-def retrieve_artifacts(repo: str, destination: str, dataset_types: tuple[str, ...],
-                       collections: tuple[str, ...], where: str, bind: tuple[str, ...],
-                       transfer: str, no_preserve_path: bool) -> None:
+def retrieve_artifacts(
+    repo: str,
+    destination: str,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    transfer: str,
+    no_preserve_path: bool,
+) -> None:
     """Copy the files of the selected datasets to DESTINATION."""
     butler = open_butler(repo, writeable=False)
     colls = split_collections(collections) or butler.registry.query_collections(
-        "*", flatten_chains=True)
-    refs = list(butler.registry.query_datasets(list(dataset_types) or ..., collections=colls,
-                                               where=where, bind=parse_bind(bind)))
-    paths = butler.retrieve_artifacts(refs, Path(destination), transfer=transfer,
-                                      preserve_path=not no_preserve_path)
+        "*", flatten_chains=True
+    )
+    refs = list(
+        butler.registry.query_datasets(
+            list(dataset_types) or ..., collections=colls, where=where, bind=parse_bind(bind)
+        )
+    )
+    paths = butler.retrieve_artifacts(
+        refs, Path(destination), transfer=transfer, preserve_path=not no_preserve_path
+    )
     click.echo(f"Retrieved {len(paths)} file(s) to {destination}")

@@ -7,6 +7,7 @@ The registry stores the YAML text in its database so that a repository describes
 
 from __future__ import annotations
 
+import builtins
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class DimensionField:
     doc: str = ""
 
     @property
-    def python_type(self) -> type:
+    def python_type(self) -> builtins.type:
         """The Python type values of this field have."""
         return {"int": int, "float": float, "string": str, "bool": bool}[self.type]
 
@@ -126,7 +127,13 @@ class DimensionUniverse:
         if not isinstance(raw, Mapping) or "key" not in raw:
             raise ConfigError(f"{where}: needs a 'key' field definition.")
         unknown = set(raw) - {
-            "key", "requires", "implies", "metadata", "temporal", "alternate_key", "doc"
+            "key",
+            "requires",
+            "implies",
+            "metadata",
+            "temporal",
+            "alternate_key",
+            "doc",
         }
         if unknown:
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}.")

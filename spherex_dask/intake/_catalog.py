@@ -20,7 +20,7 @@ __all__ = ["SpherexCatalog"]
 logger = logging.getLogger(__name__)
 
 
-class SpherexCatalog(Catalog):  # type: ignore[misc]
+class SpherexCatalog(Catalog):
     """Browse a repository through Intake without writing a catalog file.
 
     Registered as the Intake driver ``spherex_dask_cat``

@@ -351,7 +351,7 @@ def as_dataset(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
     """A Dataset view of what the datastore returned (a component comes as a DataArray)."""
     if hasattr(obj, "data_vars"):
         return obj  # type: ignore[return-value]
-    return obj.to_dataset(name=obj.name or "data")  # type: ignore[union-attr]
+    return obj.to_dataset(name=obj.name or "data")
 
 
 def read_selection(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from intake.source.base import DataSource, Schema
@@ -29,7 +29,7 @@ __all__ = ["SpherexSource"]
 logger = logging.getLogger(__name__)
 
 
-class SpherexSource(DataSource):  # type: ignore[misc]
+class SpherexSource(DataSource):
     """Datasets of one type in a spherex_dask repository, as one lazy ``xarray.Dataset``.
 
     Registered as the Intake driver ``spherex_dask`` (``intake.open_spherex_dask(...)``).
@@ -118,7 +118,7 @@ class SpherexSource(DataSource):  # type: ignore[misc]
         """From the registry (one query) and the first dataset opened lazily (headers only)."""
         summary = self._get_summary()
         first = as_dataset(open_refs(self._get_butler(), self.selection, summary.refs[:1])[0])
-        sizes = {d: len(summary.values[d]) for d in summary.stacked_dims}
+        sizes: dict[Hashable, int] = {d: len(summary.values[d]) for d in summary.stacked_dims}
         sizes.update(first.sizes)
         variables = dict(first.data_vars)
         return Schema(

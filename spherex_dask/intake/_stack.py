@@ -47,7 +47,7 @@ def stack(
     if not dims:
         return opened[0].assign_coords(scalars)
     try:
-        combined = xr.concat(
+        combined = xr.concat(  # type: ignore[call-overload]  # stubs reject a Dataset|DataArray list
             list(opened),
             dim=_STACK,
             data_vars="all",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["SpherexDatasets", "SpherexXarrayReader"]
 
 
-class SpherexDatasets(BaseData):  # type: ignore[misc]
+class SpherexDatasets(BaseData):
     """Datasets of one type in a spherex_dask repository, selected by a registry query.
 
     The arguments are those of :class:`spherex_dask.intake.SpherexSource`; they are stored
@@ -88,7 +88,7 @@ class SpherexDatasets(BaseData):  # type: ignore[misc]
         )
 
 
-class SpherexXarrayReader(BaseReader):  # type: ignore[misc]
+class SpherexXarrayReader(BaseReader):
     """Read :class:`SpherexDatasets` as one lazy ``xarray.Dataset`` (no pixel is read).
 
     ``read()`` stacks the selection along the dimensions that vary (``exposure``,

@@ -102,7 +102,7 @@ def open_file(
         if is_local(path):
             return open(local_path(path), mode)
         fs, fs_path = get_fs(path, storage_options)
-        return fs.open(fs_path, mode, **kwargs)  # type: ignore[no-any-return]
+        return fs.open(fs_path, mode, **kwargs)
     except FileNotFoundError as err:
         raise FileMissingError(f"File {path!r} does not exist.") from err
     except IsADirectoryError as err:
@@ -131,7 +131,7 @@ def path_size(path: str, storage_options: Mapping[str, Any] | None = None) -> in
 
 
 def _walk_files(directory: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for base, dirs, files in os.walk(directory):
         dirs.sort()
         found.extend(os.path.join(base, f) for f in sorted(files))

@@ -43,7 +43,7 @@ class StorageClass:
         obj: Any = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def validate(self, obj: Any) -> None:
         """Raise :class:`FormatterError` if ``obj`` is not of this storage class's type."""

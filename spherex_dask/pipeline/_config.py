@@ -72,13 +72,13 @@ def make_config_class(
         attr: (str, Field(default=conn.name, description=conn.doc))
         for attr, conn in connections.items()
     }
-    conn_model = create_model(  # type: ignore[call-overload]
+    conn_model = create_model(
         f"{task_cls.__name__}Connections",
         __base__=ConnectionsConfig,
         __module__=task_cls.__module__,
         **fields,
     )
-    config_cls: type[PipelineTaskConfig] = create_model(  # type: ignore[call-overload]
+    config_cls: type[PipelineTaskConfig] = create_model(
         base.__name__,
         __base__=base,
         __module__=task_cls.__module__,
@@ -180,7 +180,7 @@ def _nest(parts: list[str], value: Any) -> dict[str, Any]:
     node: Any = value
     for part in reversed(parts):
         node = {part: node}
-    return node  # type: ignore[no-any-return]
+    return node
 
 
 def merge_overrides(target: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -227,7 +227,7 @@ def _dask_failure(
 ) -> QuantumResult:
     """The result of a quantum whose Dask task errored (a worker died too often, a cancel)."""
     upstream = [d for d in graph.dependencies(quantum.id) if futures[d].status == "error"]
-    common = {
+    common: dict[str, Any] = {
         "quantum_id": quantum.id,
         "task_label": quantum.task_label,
         "data_id": quantum.data_id,

@@ -121,7 +121,11 @@ def execute_quantum(
         Results of the quanta that make this quantum's inputs.
     """
     start = datetime.now(UTC)
-    common = {"quantum_id": job.quantum_id, "task_label": job.task_label, "data_id": job.data_id}
+    common: dict[str, Any] = {
+        "quantum_id": job.quantum_id,
+        "task_label": job.task_label,
+        "data_id": job.data_id,
+    }
     blocked = [u for u in upstream if u.status != "succeeded"]
     if blocked:
         reasons = "; ".join(f"{u.task_label} {u.data_id!r} {u.status}" for u in blocked)

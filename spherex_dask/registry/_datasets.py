@@ -139,7 +139,7 @@ class DatasetStore:
                     f"(needs {', '.join(dims)})."
                 ) from None
             kind, length = self._key_types[dim]
-            if type(value) is not kind or (kind is str and len(value) > length):
+            if type(value) is not kind or (isinstance(value, str) and len(value) > length):
                 value = self.universe.coerce_value(dim, value)
             out.append(value)
         if len(values) != len(dims):
@@ -527,7 +527,7 @@ class DatasetStore:
         self.require(conn, ids)
         dataset = self._db.tables.dataset
         for chunk in chunked(list(set(ids))):
-            self._delete_dependents(conn, lambda c, chunk=chunk: c.in_(chunk))
+            self._delete_dependents(conn, lambda c, chunk=chunk: c.in_(chunk))  # type: ignore[misc]  # mypy: lambda with defaults
             conn.execute(sa.delete(dataset).where(dataset.c.id.in_(chunk)))
 
     def remove_run(self, conn: sa.Connection, run: CollectionRecord) -> list[DatasetRef]:

@@ -141,11 +141,11 @@ class DatasetFinder:
         dimensions: tuple[str, ...],
         keys: Sequence[Key],
         select: sa.Select[Any],
-    ) -> list[sa.Row[Any]]:
+    ) -> list[sa.Row[*tuple[Any, ...]]]:
         """Rows of ``select`` (whose FROM includes ``table``) for ``keys``, chunk by chunk."""
         if not dimensions:
             return list(conn.execute(select))
-        rows: list[sa.Row[Any]] = []
+        rows: list[sa.Row[*tuple[Any, ...]]] = []
         columns = [table.c[d] for d in dimensions]
         for chunk in chunked(keys, KEY_CHUNK):
             wanted = self._db.key_table(columns, chunk)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -214,9 +214,10 @@ class QueryEngine:
                 )
             )
         if not parts:
-            return sa.select(
+            empty = sa.select(
                 sa.literal(None).label("dataset_id"), *[sa.literal(None).label(d) for d in dims]
             ).where(sa.false())
+            return cast("sa.Select[Any]", empty)
         return parts[0] if len(parts) == 1 else sa.union_all(*parts)  # type: ignore[return-value]
 
     def dataset_select(
@@ -256,7 +257,7 @@ class QueryEngine:
     def _keys(
         self, table: sa.FromClause, dataset_type: DatasetType
     ) -> dict[str, sa.ColumnElement[Any]]:
-        keys = {d: table.c[d] for d in dataset_type.dimensions}
+        keys: dict[str, sa.ColumnElement[Any]] = {d: table.c[d] for d in dataset_type.dimensions}
         keys.update({i: table.c[i] for i in self.universe.implied(dataset_type.dimensions)})
         return keys
 
@@ -336,7 +337,7 @@ class QueryEngine:
                     tables.dataset.c.run_id,
                     tables.dataset.c.id,
                 )
-                stmt = sa.select(id_column, collection_column, table.c.run_id)
+                stmt: sa.Select[Any] = sa.select(id_column, collection_column, table.c.run_id)
             else:
                 table = (
                     tables.dataset_tagged

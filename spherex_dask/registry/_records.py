@@ -133,7 +133,7 @@ def record_to_row(
     return row
 
 
-def row_to_record(layout: ElementLayout, row: Mapping[str, Any]) -> DimensionRecord:
+def row_to_record(layout: ElementLayout, row: Mapping[Any, Any]) -> DimensionRecord:
     """Build the :class:`DimensionRecord` of a table row."""
     values = {name: row[name] for name in layout.columns[: -2 if layout.element.temporal else None]}
     timespan = None

@@ -185,7 +185,9 @@ class Registry:
                         f"No registry at {url!r}: the database has no registry tables. "
                         "Create one with Registry.create (or 'spherex-dask create')."
                     )
-                meta = dict(conn.execute(sa.text("SELECT key, value FROM meta")).all())
+                meta: dict[str, Any] = dict(
+                    conn.execute(sa.text("SELECT key, value FROM meta")).all()
+                )
         except sa.exc.OperationalError as err:
             raise ConfigError(f"Cannot connect to the registry at {url!r}: {err.orig}") from err
         if meta.get("schema_version") != SCHEMA_VERSION:
@@ -616,7 +618,9 @@ class Registry:
             CALIBRATION collection has no timespan.
         """
         data_ids = list(data_ids)
-        spans = [None] * len(data_ids) if timespans is None else list(timespans)
+        spans: list[Timespan | None] = (
+            [None] * len(data_ids) if timespans is None else list(timespans)
+        )
         if len(spans) != len(data_ids):
             raise QueryError(
                 f"find_datasets got {len(spans)} timespans for {len(data_ids)} data IDs; give "

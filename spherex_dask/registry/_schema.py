@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -117,7 +118,7 @@ class RegistryTables:
     dimension_columns: tuple[str, ...]
 
 
-def sql_type(field: DimensionField) -> sa.types.TypeEngine[object]:
+def sql_type(field: DimensionField) -> sa.types.TypeEngine[Any]:
     """The SQL type of a universe field."""
     if field.type == "int":
         return sa.BigInteger()
@@ -162,7 +163,7 @@ def _element_table(
     metadata: sa.MetaData, universe: DimensionUniverse, element: DimensionElement
 ) -> sa.Table:
     required = universe.sorted(element.requires)
-    columns: list[sa.SchemaItem] = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column(name, sql_type(universe[name].key), nullable=False) for name in required
     ]
     columns.append(sa.Column(element.key.name, sql_type(element.key), nullable=False))

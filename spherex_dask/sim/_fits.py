@@ -86,7 +86,9 @@ def _primary(kind: FileKind, detector: int, date: datetime, extra: Cards) -> fit
     return fits.PrimaryHDU(header=fits.Header(cards))
 
 
-def _image(name: str, data: np.ndarray, unit: str | None, cards: Cards = ()) -> fits.ImageHDU:
+def _image(
+    name: str, data: np.ndarray, unit: str | None, cards: Cards | tuple[()] = ()
+) -> fits.ImageHDU:
     header = fits.Header(list(cards))
     if unit is not None:
         header["BUNIT"] = unit

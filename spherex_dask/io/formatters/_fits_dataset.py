@@ -13,7 +13,7 @@ import logging
 import operator
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -149,7 +149,7 @@ def open_fits(
         )
     first = next(iter(planes.values()))
     y0, y1, x0, x1 = region = (
-        parse_bbox(params["bbox"], first.shape, path=path)
+        parse_bbox(params["bbox"], cast("tuple[int, int]", first.shape), path=path)
         if params.get("bbox") is not None
         else (0, first.shape[0], 0, first.shape[1])
     )

@@ -12,13 +12,14 @@ order on the way (faster than reading into a buffer and swapping it in place: 2.
 
 from __future__ import annotations
 
+import io
 import logging
 import mmap
 import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -102,7 +103,8 @@ def scan_fits(path: str, storage_options: Mapping[str, Any] | None = None) -> Fi
     """
     kwargs = {} if is_local(path) else {"block_size": 1 << 16, "cache_type": "readahead"}
     try:
-        with open_file(path, "rb", storage_options=storage_options, **kwargs) as f:
+        raw = open_file(path, "rb", storage_options=storage_options, **kwargs)
+        with cast("BinaryIO", raw) as f:
             size = _file_size(f)
             hdus = scan_layout(f, size, path)
             if hdus is not None:
@@ -328,9 +330,10 @@ def _read_remote(
     """``count`` items at ``offset``, fetched in one ranged read into one buffer and byte-swapped
     in place to native order (None if the file is too short)."""
     buffer = np.empty(count, dtype=dtype)
-    with open_file(path, "rb", storage_options=storage_options, cache_type="none") as f:
+    raw = open_file(path, "rb", storage_options=storage_options, cache_type="none")
+    with cast("io.BufferedIOBase", raw) as f:
         f.seek(offset)
-        got = f.readinto(memoryview(buffer).cast("B"))
+        got = f.readinto(buffer.data.cast("B"))
     if got != buffer.nbytes:
         return None
     if buffer.dtype.byteorder == ">":

@@ -14,7 +14,7 @@ import io
 import itertools
 import logging
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import xarray as xr
@@ -121,7 +121,7 @@ def _origin(ds: xr.Dataset, dims: tuple[str, ...]) -> tuple[int, int]:
     for dim in reversed(dims):
         coord = ds.coords.get(dim)
         ok = coord is not None and coord.ndim == 1 and coord.size and coord.dtype.kind in "iu"
-        values.append(int(coord.values[0]) if ok else 0)
+        values.append(int(coord.values[0]) if ok and coord is not None else 0)
     return values[0], values[1]
 
 
@@ -138,7 +138,7 @@ def _planes(ds: xr.Dataset) -> tuple[list[str], tuple[str, ...]]:
         raise FormatterError(
             f"Variables {bad} are not 2-D on {dims}; the FITS layout stores 2-D planes (and a 3-D 'psf')."
         )
-    return names, dims
+    return names, cast("tuple[str, ...]", dims)
 
 
 def _spectral(ds: xr.Dataset, dims: tuple[str, ...], x0: int, y0: int) -> ControlGrid | None:

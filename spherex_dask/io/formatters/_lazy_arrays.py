@@ -21,7 +21,7 @@ from dask.highlevelgraph import HighLevelGraph
 try:
     from dask._task_spec import Task
 except ImportError:  # dask < 2024.12 takes tuple tasks
-    Task = None
+    Task = None  # type: ignore[misc, assignment]  # optional import fallback
 
 __all__ = ["chunk_sizes", "read_array"]
 
@@ -47,7 +47,7 @@ def read_array(
 ) -> da.Array:
     """A dask array named ``name`` with chunk sizes ``blocks``; ``task(slices)`` gives
     the ``(function, *arguments)`` that returns a new array for the chunk at ``slices``."""
-    graph = {}
+    graph: dict[Any, Any] = {}
     edges = [np.cumsum((0, *sizes)) for sizes in blocks]
     for index in itertools.product(*(range(len(sizes)) for sizes in blocks)):
         slices = tuple(slice(int(e[i]), int(e[i + 1])) for e, i in zip(edges, index, strict=True))
