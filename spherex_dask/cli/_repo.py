@@ -20,6 +20,8 @@ from ._output import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ..butler import Butler
     from ..registry import Registry
     from ..types import DatasetRef
@@ -55,6 +57,27 @@ def ref_row(ref: DatasetRef, uri: str | None = None) -> dict[str, Any]:
     if uri is not None:
         row["uri"] = uri
     return row
+
+
+def select_datasets(
+    registry: Registry,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    *,
+    find_first: bool = True,
+) -> Iterator[DatasetRef]:
+    """The datasets the common options select: types (default all), collections (default
+    every collection, chains flattened), ``--where`` and ``--bind``."""
+    colls = split_collections(collections) or registry.query_collections("*", flatten_chains=True)
+    return registry.query_datasets(
+        list(dataset_types) or ...,
+        collections=colls,
+        where=where,
+        bind=parse_bind(bind),
+        find_first=find_first,
+    )
 
 
 @click.command()
@@ -252,11 +275,9 @@ def query_datasets(
 ) -> None:
     """List datasets of DATASET_TYPES (default: all) in COLLECTIONS (default: all)."""
     registry = open_registry(repo)
-    colls = split_collections(collections) or registry.query_collections("*", flatten_chains=True)
-    types: Any = list(dataset_types) or ...
     refs = []
-    for ref in registry.query_datasets(
-        types, collections=colls, where=where, bind=parse_bind(bind), find_first=not find_all
+    for ref in select_datasets(
+        registry, dataset_types, collections, where, bind, find_first=not find_all
     ):
         refs.append(ref)
         if limit and len(refs) >= limit:
@@ -384,17 +405,10 @@ def prune_datasets(
 ) -> None:
     """Remove datasets (registry entries and files) selected by type, collections and --where."""
     butler = open_butler(repo)
-    colls = split_collections(collections)
-    if not colls:
+    if not split_collections(collections):
         raise click.UsageError("--collections is required (which RUN/TAGGED collections to prune).")
     refs = list(
-        butler.registry.query_datasets(
-            list(dataset_types) or ...,
-            collections=colls,
-            where=where,
-            bind=parse_bind(bind),
-            find_first=False,
-        )
+        select_datasets(butler.registry, dataset_types, collections, where, bind, find_first=False)
     )
     if not refs:
         click.echo("Nothing to prune.")
@@ -442,14 +456,7 @@ def export(
 ) -> None:
     """Export datasets (records and files) to DIRECTORY, for `import` into another repository."""
     butler = open_butler(repo, writeable=False)
-    colls = split_collections(collections) or butler.registry.query_collections(
-        "*", flatten_chains=True
-    )
-    refs = list(
-        butler.registry.query_datasets(
-            list(dataset_types) or ..., collections=colls, where=where, bind=parse_bind(bind)
-        )
-    )
+    refs = list(select_datasets(butler.registry, dataset_types, collections, where, bind))
     path = butler.export(refs, directory)
     click.echo(f"Exported {len(refs)} dataset(s) to {path}")
 
@@ -496,14 +503,7 @@ def retrieve_artifacts(
 ) -> None:
     """Copy the files of the selected datasets to DESTINATION."""
     butler = open_butler(repo, writeable=False)
-    colls = split_collections(collections) or butler.registry.query_collections(
-        "*", flatten_chains=True
-    )
-    refs = list(
-        butler.registry.query_datasets(
-            list(dataset_types) or ..., collections=colls, where=where, bind=parse_bind(bind)
-        )
-    )
+    refs = list(select_datasets(butler.registry, dataset_types, collections, where, bind))
     paths = butler.retrieve_artifacts(
         refs, Path(destination), transfer=transfer, preserve_path=not no_preserve_path
     )
