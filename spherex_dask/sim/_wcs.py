@@ -18,6 +18,7 @@ import logging
 import numpy as np
 from astropy.io import fits
 
+from ..io.formatters._spectral_wcs import wave_tab_cards
 from ._exposures import SimulatedExposure
 from ._instrument import DETECTORS, PIXEL_SCALE_ARCSEC, wavelength_grid
 
@@ -119,25 +120,9 @@ def celestial_cards(
 
 
 def spectral_cards() -> list[tuple[str, object, str]]:
-    """Header cards of the two-axis ``WAVE-TAB`` WCS ``W`` (wavelength, bandwidth in um)."""
-    cards: list[tuple[str, object, str]] = [
-        ("WCSAXESW", 2, "number of axes of WCS W"),
-        ("WCSNAMEW", "WAVELENGTH", "central wavelength and bandwidth per pixel"),
-    ]
-    for axis, name, index in ((1, "Wavelength", "X"), (2, "Bandwidth", "Y")):
-        cards += [
-            (f"CTYPE{axis}W", "WAVE-TAB", "table lookup (FITS WCS Paper III)"),
-            (f"CNAME{axis}W", name, ""),
-            (f"CUNIT{axis}W", "um", ""),
-            (f"CRPIX{axis}W", 1.0, ""),
-            (f"CRVAL{axis}W", 0.0, "zero-based pixel index into the table"),
-            (f"CDELT{axis}W", 1.0, ""),
-            (f"PS{axis}_0W", "WCS-WAVE", "EXTNAME of the lookup table"),
-            (f"PS{axis}_1W", "VALUES", "column of the coordinate array"),
-            (f"PS{axis}_2W", index, "column of the index vector"),
-            (f"PV{axis}_3W", axis, "axis number in the coordinate array"),
-        ]
-    return cards
+    """Header cards of the two-axis ``WAVE-TAB`` WCS ``W`` (wavelength, bandwidth in um): the
+    ones the FITS formatter writes and reads."""
+    return list(wave_tab_cards("um"))
 
 
 def _control_points(size: int) -> np.ndarray:

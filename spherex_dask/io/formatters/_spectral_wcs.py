@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._fits_scan import BinaryTable, FitsHeader
 
 __all__ = [
+    "wave_tab_cards",
     "AstropySpectralWcs",
     "ControlGrid",
     "spectral_block",
@@ -141,23 +142,7 @@ class ControlGrid:
         """Header cards of WCS ``W`` and the ``WCS-WAVE`` table for an array whose first pixel is (x0, y0)."""
         from astropy.io import fits
 
-        cards: list[tuple[str, Any, str]] = [
-            ("WCSAXESW", 2, "number of axes of WCS W"),
-            ("WCSNAMEW", "WAVELENGTH", "central wavelength and bandwidth per pixel"),
-        ]
-        for axis, name, index in ((1, "Wavelength", "X"), (2, "Bandwidth", "Y")):
-            cards += [
-                (f"CTYPE{axis}W", "WAVE-TAB", "table lookup (FITS WCS Paper III)"),
-                (f"CNAME{axis}W", name, ""),
-                (f"CUNIT{axis}W", self.unit, ""),
-                (f"CRPIX{axis}W", 1.0, ""),
-                (f"CRVAL{axis}W", 0.0, "zero-based pixel index into the table"),
-                (f"CDELT{axis}W", 1.0, ""),
-                (f"PS{axis}_0W", WCS_WAVE_EXTNAME, "EXTNAME of the lookup table"),
-                (f"PS{axis}_1W", "VALUES", "column of the coordinate array"),
-                (f"PS{axis}_2W", index, "column of the index vector"),
-                (f"PV{axis}_3W", axis, "axis number in the coordinate array"),
-            ]
+        cards = wave_tab_cards(self.unit)
         values = np.stack([self.wavelength, self.bandwidth], axis=-1)
         nx, ny = self.x.size, self.y.size
         columns = [
@@ -302,3 +287,26 @@ def spectral_block(
     ``y``/``x`` are detector-pixel ranges (start, stop).
     """
     return model.evaluate_plane(np.arange(*y), np.arange(*x), plane)
+
+
+def wave_tab_cards(unit: str = "um") -> list[tuple[str, Any, str]]:
+    """Header cards of the two-axis ``WAVE-TAB`` WCS ``W`` (wavelength, bandwidth) pointing at
+    the ``WCS-WAVE`` table (FITS WCS Paper III); the simulator writes the same cards."""
+    cards: list[tuple[str, Any, str]] = [
+        ("WCSAXESW", 2, "number of axes of WCS W"),
+        ("WCSNAMEW", "WAVELENGTH", "central wavelength and bandwidth per pixel"),
+    ]
+    for axis, name, index in ((1, "Wavelength", "X"), (2, "Bandwidth", "Y")):
+        cards += [
+            (f"CTYPE{axis}W", "WAVE-TAB", "table lookup (FITS WCS Paper III)"),
+            (f"CNAME{axis}W", name, ""),
+            (f"CUNIT{axis}W", unit, ""),
+            (f"CRPIX{axis}W", 1.0, ""),
+            (f"CRVAL{axis}W", 0.0, "zero-based pixel index into the table"),
+            (f"CDELT{axis}W", 1.0, ""),
+            (f"PS{axis}_0W", WCS_WAVE_EXTNAME, "EXTNAME of the lookup table"),
+            (f"PS{axis}_1W", "VALUES", "column of the coordinate array"),
+            (f"PS{axis}_2W", index, "column of the index vector"),
+            (f"PV{axis}_3W", axis, "axis number in the coordinate array"),
+        ]
+    return cards
