@@ -25,7 +25,7 @@ import numpy as np
 from ...errors import FormatterError
 from ._headers import cards_to_attrs
 
-__all__ = ["BinaryTable", "FitsHeader", "RawHdu", "parse_cards", "scan_layout"]
+__all__ = ["BinaryTable", "FitsHeader", "RawHdu", "parse_cards", "read_header_text", "scan_layout"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class RawHdu:
         return "PRIMARY" if self.index == 0 else ""
 
 
-def _read_header(f: BinaryIO, offset: int) -> str | None:
+def read_header_text(f: BinaryIO, offset: int) -> str | None:
     """Text of the header at ``offset`` up to its END card; ``None`` if astropy should judge.
 
     A header cut short by the end of the file, or not ASCII, is left to astropy, whose
@@ -245,7 +245,7 @@ def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
     hdus: list[RawHdu] = []
     offset = 0
     while offset < size:
-        text = _read_header(f, offset)
+        text = read_header_text(f, offset)
         if text is None or (not hdus and not text.startswith("SIMPLE  =")):
             return None
         header = FitsHeader.parse(text)
