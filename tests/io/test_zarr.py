@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from spherex_dask.errors import FormatterError
-from spherex_dask.io import FitsImageFormatter, ZarrFormatter
+from spherex_dask.io import FitsImageFormatter, ZarrFormatter, add_spectral_coordinates
 from spherex_dask.testing.formatters import FormatterTests
 
 
@@ -35,19 +35,62 @@ class TestZarrFormatter(FormatterTests):
 
 
 def test_plain_xarray_reads_store(level2, tmp_path) -> None:
-    """xarray.open_zarr alone (no warnings) reads variables, coordinates and FITS attrs."""
+    """xarray.open_zarr alone (no warnings) reads variables, pixel coordinates, FITS attrs and
+    the spectral model; add_spectral_coordinates rebuilds the per-pixel coordinates from it."""
     path, arrays = level2()
     store = str(tmp_path / "image.zarr")
-    ZarrFormatter().write(FitsImageFormatter().read(path), store)
+    source = FitsImageFormatter().read(path)
+    ZarrFormatter().write(source, store)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = xr.open_zarr(store)
     np.testing.assert_array_equal(ds["flags"].values, arrays["FLAGS"])
     assert ds["image"].attrs["CTYPE1"] == "RA---TAN"
     assert ds.attrs["VERSION"] == "v20"
-    assert "wavelength" in ds.coords
-    assert ds["wavelength"].attrs["units"] == "um"
     assert (tmp_path / "image.zarr" / "zarr.json").exists()
+    # The spectral coordinates are stored as their model, not as two pixel planes.
+    assert "wavelength" not in ds.coords
+    assert not (tmp_path / "image.zarr" / "wavelength").exists()
+    spec = ds.attrs["spectral_coordinates"]
+    assert spec["dims"] == ["y", "x"]
+    assert spec["interpolation"] == "bilinear"
+    assert spec["wavelength"]["units"] == "um"
+    full = add_spectral_coordinates(ds)
+    assert isinstance(full["wavelength"].data, da.Array)
+    assert "spectral_coordinates" not in full.attrs
+    for name in ("wavelength", "bandwidth"):
+        np.testing.assert_array_equal(full[name].values, source[name].values)
+        assert full[name].attrs == source[name].attrs
+    # The formatter's own reader does the same, chunked like the image.
+    ours = ZarrFormatter().read(store, parameters={"chunks": (16, 48)})
+    assert ours["wavelength"].data.chunks == ours["image"].data.chunks
+    xr.testing.assert_identical(ours.load(), source.chunk({"y": 16}).load())
+
+
+def test_spectral_planes_written_when_not_model_backed(level2, tmp_path) -> None:
+    """Coordinates that no longer agree with their grid (or have none) are written as planes."""
+    path, _ = level2()
+    source = FitsImageFormatter().read(path).load()
+    changed = source.assign_coords(wavelength=source.wavelength * 2)
+    changed["wavelength"].attrs = dict(source.wavelength.attrs)  # stale grid attrs kept
+    store = str(tmp_path / "changed.zarr")
+    ZarrFormatter().write(changed, store)
+    ds = xr.open_zarr(store)
+    assert "spectral_coordinates" not in ds.attrs
+    np.testing.assert_array_equal(ds["wavelength"].values, changed["wavelength"].values)
+    np.testing.assert_array_equal(ds["bandwidth"].values, source["bandwidth"].values)
+
+
+def test_spectral_model_survives_bbox(level2, tmp_path) -> None:
+    """A cut-out keeps detector pixel coordinates; its model gives the same wavelengths."""
+    path, _ = level2()
+    cut = FitsImageFormatter().read(path, parameters={"bbox": (5, 20, 7, 30)})
+    store = str(tmp_path / "cut.zarr")
+    ZarrFormatter().write(cut, store)
+    assert "spectral_coordinates" in xr.open_zarr(store).attrs
+    back = ZarrFormatter().read(store)
+    np.testing.assert_array_equal(back["wavelength"].values, cut["wavelength"].values)
+    np.testing.assert_array_equal(back["x"].values, cut["x"].values)
 
 
 def test_bbox_chunks_and_component(level2, tmp_path) -> None:
@@ -98,3 +141,19 @@ def test_bbox_needs_image(tmp_path) -> None:
     ZarrFormatter().write(xr.Dataset({"spectrum": ("w", np.arange(3.0))}), store)
     with pytest.raises(FormatterError, match="no 2-D variable"):
         ZarrFormatter().read(store, parameters={"bbox": (0, 1, 0, 1)})
+
+
+def test_fits_coordinates_fold_without_computing(level2, tmp_path, monkeypatch) -> None:
+    """Coordinates straight from a reader are recognised by their dask names: writing them
+    evaluates no pixel of the spectral model."""
+    from spherex_dask.io.formatters import _spectral_wcs
+
+    path, _ = level2()
+    ds = FitsImageFormatter().read(path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the spectral model was evaluated")
+
+    monkeypatch.setattr(_spectral_wcs.ControlGrid, "evaluate_plane", refuse)
+    ZarrFormatter().write(ds, str(tmp_path / "a.zarr"))
+    assert "spectral_coordinates" in xr.open_zarr(str(tmp_path / "a.zarr")).attrs

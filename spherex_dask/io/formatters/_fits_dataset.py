@@ -34,7 +34,8 @@ from ._fits_read import (
 )
 from ._lazy_arrays import chunk_sizes, read_array
 from ._regions import parse_bbox, parse_chunks, plane_chunks
-from ._spectral_wcs import ControlGrid, spectral_block, spectral_model_from_fits
+from ._spectral_coords import lazy_spectral_coordinates
+from ._spectral_wcs import ControlGrid, spectral_model_from_fits
 
 __all__ = ["FITS_READ_PARAMETERS", "list_fits_components", "open_fits"]
 
@@ -104,18 +105,9 @@ def _spectral_coords(
     else:
         wl_attrs = {"long_name": "central wavelength", "units": model.unit}
         bw_attrs = {"long_name": "bandwidth", "units": model.unit}
-    y0, x0 = int(ys[0]), int(xs[0])
-    blocks = chunk_sizes((ys.size, xs.size), chunks)
-    coords = {}
-    for plane, (label, attrs) in enumerate((("wavelength", wl_attrs), ("bandwidth", bw_attrs))):
-
-        def task(slices: tuple[slice, ...], plane: int = plane) -> tuple[Any, ...]:
-            y, x = ((s.start + o, s.stop + o) for s, o in zip(slices, (y0, x0), strict=True))
-            return (spectral_block, model, plane, y, x)
-
-        array = read_array(f"fits-{label}-{token}", blocks, np.dtype(np.float32), task)
-        coords[label] = (SPATIAL_DIMS, array, attrs)
-    return coords
+    return lazy_spectral_coordinates(
+        model, ys, xs, chunks, dims=SPATIAL_DIMS, attrs=(wl_attrs, bw_attrs), token=token
+    )
 
 
 def list_fits_components(

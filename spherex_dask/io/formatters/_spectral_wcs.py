@@ -36,7 +36,6 @@ __all__ = [
     "wave_tab_cards",
     "AstropySpectralWcs",
     "ControlGrid",
-    "spectral_block",
     "spectral_model_from_fits",
 ]
 
@@ -277,16 +276,6 @@ def spectral_model_from_fits(
         )
         return None
     return model
-
-
-def spectral_block(
-    model: ControlGrid | AstropySpectralWcs, plane: int, y: tuple[int, int], x: tuple[int, int]
-) -> np.ndarray:
-    """One dask block of the wavelength (``plane=0``) or bandwidth (1) coordinate.
-
-    ``y``/``x`` are detector-pixel ranges (start, stop).
-    """
-    return model.evaluate_plane(np.arange(*y), np.arange(*x), plane)
 
 
 def wave_tab_cards(unit: str = "um") -> list[tuple[str, Any, str]]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import xarray as xr
 
 from ...errors import FileMissingError, FormatterError, SpherexDaskError
-from .._fs import path_exists
+from .._fs import path_exists, staged_output
 from ._headers import to_jsonable
 from ._regions import default_chunks, parse_bbox, parse_chunks
+from ._spectral_coords import SPECTRAL_ATTR, add_spectral_coordinates, fold_spectral_coordinates
+from ._zarr_write import can_write_direct, write_direct
 
 __all__ = ["list_zarr_components", "open_zarr_dataset", "write_zarr_dataset"]
 
@@ -24,10 +27,11 @@ _LOAD_LIMIT = 512 * 2**20
 
 
 def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = None) -> xr.Dataset:
+    """Open the store lazily, with the ``wavelength``/``bandwidth`` its attrs describe."""
     if not path_exists(path, storage_options):
         raise FileMissingError(f"zarr store {path!r} does not exist.")
     try:
-        return xr.open_zarr(
+        ds = xr.open_zarr(
             path,
             zarr_format=3,
             consolidated=None,
@@ -38,6 +42,9 @@ def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = No
         raise
     except Exception as err:  # zarr/xarray raise many types for a broken store
         raise FormatterError(f"Cannot read zarr store {path!r}: {err}") from err
+    if SPECTRAL_ATTR in ds.attrs:
+        ds = add_spectral_coordinates(ds)
+    return ds
 
 
 def list_zarr_components(
@@ -149,14 +156,19 @@ def _prepare(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
 def write_zarr_dataset(
     obj: Any, path: str, *, storage_options: Mapping[str, Any] | None = None
 ) -> None:
-    """Write a new zarr v3 store with consolidated metadata (plain ``xr.open_zarr`` reads it)."""
+    """Write a new zarr v3 store with consolidated metadata (plain ``xr.open_zarr`` reads it).
+
+    Grid-backed ``wavelength``/``bandwidth`` coordinates are stored as their model (see
+    :mod:`._spectral_coords`). Numpy data of core dtypes is written by :mod:`._zarr_write`,
+    anything else by ``Dataset.to_zarr``.
+    """
     if isinstance(obj, xr.DataArray):
         obj = obj.to_dataset(name=str(obj.name or "image"))
     if not isinstance(obj, xr.Dataset):
         raise FormatterError(
             f"The zarr formatter writes xarray.Dataset objects, not {type(obj).__name__}."
         )
-    ds, encoding = _prepare(obj)
+    ds, encoding = _prepare(fold_spectral_coordinates(obj))
     if ds.nbytes <= _LOAD_LIMIT:
         # Computing first and writing numpy arrays skips dask.array.store's graph building
         # and tokenizing (about 18 ms a dataset); larger datasets stream chunk by chunk.
@@ -164,6 +176,12 @@ def write_zarr_dataset(
 
         with dask.config.set(scheduler="synchronous"):
             ds = ds.load()
+    if can_write_direct(ds):
+        with staged_output(path, storage_options, is_directory=True) as local:
+            if os.path.lexists(local):
+                raise FormatterError(f"zarr store {path!r} exists already.")
+            write_direct(ds, local, encoding)
+        return
     with warnings.catch_warnings():
         # zarr warns that consolidated metadata is not yet in the v3 spec; xarray reads it.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
