@@ -90,19 +90,23 @@ class SubtractDarkTask(PipelineTask):
                 f"{config.calibration_type} image shape {dark[IMAGE].shape} "
                 f"({describe(raw, 'raw')}; {describe(dark, config.calibration_type)})."
             )
-        out = raw.copy()
-        out[IMAGE] = raw[IMAGE].copy(data=raw[IMAGE].data - dark[IMAGE].data)
-        if config.propagate_flags:
-            _combine(out, raw, dark, FLAGS, lambda a, b: a | b)
-        if config.propagate_variance:
-            _combine(out, raw, dark, VARIANCE, lambda a, b: a + b)
+        # One copy with new data (no merge per variable): a few ms less per quantum.
+        data = {key: var.data for key, var in raw.data_vars.items()}
+        data[IMAGE] = raw[IMAGE].data - dark[IMAGE].data
+        extra: dict[str, xr.DataArray] = {}
+        for enabled, var, op in (
+            (config.propagate_flags, FLAGS, lambda a, b: a | b),
+            (config.propagate_variance, VARIANCE, lambda a, b: a + b),
+        ):
+            if not enabled or var not in dark.data_vars:
+                continue
+            if var in raw.data_vars:
+                data[var] = op(raw[var].data, dark[var].data)
+            else:
+                extra[var] = dark[var].copy()
+        out = raw.copy(data=data)
+        if extra:
+            out = out.assign(extra)
         out.attrs = {**raw.attrs, "calibration_subtracted": config.calibration_type}
         return {"output": out}
 
-
-def _combine(out: xr.Dataset, raw: xr.Dataset, dark: xr.Dataset, var: str, op: Any) -> None:
-    """Set ``out[var]`` from the raw and dark planes (``op`` of both, or the one present)."""
-    if var in raw.data_vars and var in dark.data_vars:
-        out[var] = raw[var].copy(data=op(raw[var].data, dark[var].data))
-    elif var in dark.data_vars:
-        out[var] = dark[var].copy()
