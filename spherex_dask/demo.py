@@ -46,7 +46,9 @@ def builtin_pipeline(name: str = "DarkSubtraction") -> str:
     files = resources.files("spherex_dask.pipelines")
     path = files.joinpath(f"{name}.yaml")
     if not path.is_file():
-        names = sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
+        names = sorted(
+            p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml")
+        )
         raise SpherexDaskError(f"No built-in pipeline {name!r}; built-in: {', '.join(names)}.")
     return path.read_text()
 
@@ -108,51 +110,67 @@ def run_demo(
         apply_outputs,
         build_quantum_graph,
         dashboard_link,
-        make_client,
         plan_outputs,
         run_quantum_graph,
     )
+    from .pipeline._cluster import client_in_background
     from .sim import simulate
     from .types import CollectionType, Timespan
 
-    root = Path(directory)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    sim = simulate(root / "incoming", exposures=exposures, detectors=detectors, size=size, seed=seed)
-    timings["simulate"] = time.perf_counter() - t0
-    echo(f"1. Simulated {len(sim.files)} files ({len(sim.exposures)} exposures x "
-         f"{len(detectors)} detectors, {size}x{size}) in {sim.root}")
+    # The cluster starts (its workers importing what quanta need) while the data are made.
+    with client_in_background(n_workers=workers) as get_client:
+        root = Path(directory)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        sim = simulate(
+            root / "incoming", exposures=exposures, detectors=detectors, size=size, seed=seed
+        )
+        timings["simulate"] = time.perf_counter() - t0
+        echo(
+            f"1. Simulated {len(sim.files)} files ({len(sim.exposures)} exposures x "
+            f"{len(detectors)} detectors, {size}x{size}) in {sim.root}"
+        )
 
-    repo = root
-    butler = Butler.create(repo)
-    echo(f"2. Created repository {repo} (SQLite registry {repo / 'registry.sqlite3'})")
+        repo = root
+        butler = Butler.create(repo)
+        echo(f"2. Created repository {repo} (SQLite registry {repo / 'registry.sqlite3'})")
 
-    t0 = time.perf_counter()
-    raws = ingest_simulated(butler, sim.root, ingest_type="raw", run=RAW_RUN, progress=progress)
-    darks = ingest_simulated(butler, sim.root, ingest_type="dark", run=DARK_RUN, progress=progress)
-    butler.registry.register_collection(CALIB, CollectionType.CALIBRATION)
-    butler.registry.certify(CALIB, darks, Timespan(sim.timespan.begin, None))
-    timings["ingest"] = time.perf_counter() - t0
-    echo(f"3. Ingested {len(raws)} raws into {RAW_RUN!r} and {len(darks)} darks into "
-         f"{DARK_RUN!r}; certified the darks in {CALIB!r} from {sim.timespan.begin:%Y-%m-%d %H:%M}")
+        t0 = time.perf_counter()
+        raws = ingest_simulated(butler, sim.root, ingest_type="raw", run=RAW_RUN, progress=progress)
+        darks = ingest_simulated(
+            butler, sim.root, ingest_type="dark", run=DARK_RUN, progress=progress
+        )
+        butler.registry.register_collection(CALIB, CollectionType.CALIBRATION)
+        butler.registry.certify(CALIB, darks, Timespan(sim.timespan.begin, None))
+        timings["ingest"] = time.perf_counter() - t0
+        echo(
+            f"3. Ingested {len(raws)} raws into {RAW_RUN!r} and {len(darks)} darks into "
+            f"{DARK_RUN!r}; certified the darks in {CALIB!r} from {sim.timespan.begin:%Y-%m-%d %H:%M}"
+        )
 
-    t0 = time.perf_counter()
-    pipeline = Pipeline.from_yaml(builtin_pipeline("DarkSubtraction"))
-    plan = plan_outputs(butler.registry, inputs=[RAW_RUN, CALIB], output=OUTPUT)
-    graph = build_quantum_graph(pipeline, butler.registry, input_collections=plan.inputs,
-                                output_run=plan.run)
-    timings["qgraph"] = time.perf_counter() - t0
-    per_task = ", ".join(f"{len(graph.quanta_for_task(t))} {t}" for t in pipeline.task_labels)
-    echo(f"4. Built the quantum graph: {len(graph)} quanta ({per_task}), {len(graph.skipped)} skipped")
+        t0 = time.perf_counter()
+        pipeline = Pipeline.from_yaml(builtin_pipeline("DarkSubtraction"))
+        plan = plan_outputs(butler.registry, inputs=[RAW_RUN, CALIB], output=OUTPUT)
+        graph = build_quantum_graph(
+            pipeline, butler.registry, input_collections=plan.inputs, output_run=plan.run
+        )
+        timings["qgraph"] = time.perf_counter() - t0
+        per_task = ", ".join(f"{len(graph.quanta_for_task(t))} {t}" for t in pipeline.task_labels)
+        echo(
+            f"4. Built the quantum graph: {len(graph)} quanta ({per_task}), {len(graph.skipped)} skipped"
+        )
 
-    apply_outputs(butler.registry, plan)
-    t0 = time.perf_counter()
-    with make_client(n_workers=workers) as client:
-        echo(f"5. Running on a local Dask cluster of {workers} processes; dashboard: "
-             f"{dashboard_link(client) or '(none)'}")
-        summary = run_quantum_graph(graph, butler, client, progress=progress,
-                                    register_dataset_types=True)
-    timings["run"] = time.perf_counter() - t0
+        apply_outputs(butler.registry, plan)
+        t0 = time.perf_counter()
+        client = get_client()
+        echo(
+            f"5. Running on a local Dask cluster of {workers} processes; dashboard: "
+            f"{dashboard_link(client) or '(none)'}"
+        )
+        summary = run_quantum_graph(
+            graph, butler, client, progress=progress, register_dataset_types=True
+        )
+        timings["run"] = time.perf_counter() - t0
     echo(summary.format())
     if not summary.ok:
         raise SpherexDaskError("The demo pipeline had failed quanta; see the summary above.")
@@ -162,8 +180,9 @@ def run_demo(
     timings["verify"] = time.perf_counter() - t0
     echo(f"6. Verified {verified} dark_subtracted images: pixels equal raw - dark.")
     butler.close()
-    return DemoResult(root=root, repo=repo, graph=graph, summary=summary, verified=verified,
-                      timings=timings)
+    return DemoResult(
+        root=root, repo=repo, graph=graph, summary=summary, verified=verified, timings=timings
+    )
 
 
 def next_steps(result: DemoResult) -> str:
@@ -171,21 +190,23 @@ def next_steps(result: DemoResult) -> str:
     ref = result.graph.output_refs()[0] if len(result.graph) else None
     data_id = dict(ref.data_id.to_dict()) if ref is not None else {}
     repo = result.repo
-    return "\n".join([
-        "",
-        "What was made, and how to look at it:",
-        f"  spherex-dask query-collections {repo} --flatten-chains",
-        f"  spherex-dask query-datasets {repo} dark_subtracted --collections {OUTPUT}",
-        f"  spherex-dask query-quanta {repo} --collections {OUTPUT}",
-        "",
-        "In Python (lazy, chunked xarray):",
-        "  from spherex_dask import Butler",
-        f"  butler = Butler({str(repo)!r}, collections=[{OUTPUT!r}])",
-        f"  image = butler.get('dark_subtracted', {data_id!r})",
-        f"  stack = butler.get('dark_subtracted_stack', instrument='SPHEREx', detector=1, "
-        f"planning_period='{data_id.get('planning_period', '2025W19_2B')}')",
-        "",
-        "Or through Intake:",
-        f"  SPHEREX_DASK_REPO={repo} python -c \"import intake; "
-        "print(intake.open_catalog('catalogs/spherex.yaml').dark_subtracted.to_dask())\"",
-    ])
+    return "\n".join(
+        [
+            "",
+            "What was made, and how to look at it:",
+            f"  spherex-dask query-collections {repo} --flatten-chains",
+            f"  spherex-dask query-datasets {repo} dark_subtracted --collections {OUTPUT}",
+            f"  spherex-dask query-quanta {repo} --collections {OUTPUT}",
+            "",
+            "In Python (lazy, chunked xarray):",
+            "  from spherex_dask import Butler",
+            f"  butler = Butler({str(repo)!r}, collections=[{OUTPUT!r}])",
+            f"  image = butler.get('dark_subtracted', {data_id!r})",
+            f"  stack = butler.get('dark_subtracted_stack', instrument='SPHEREx', detector=1, "
+            f"planning_period='{data_id.get('planning_period', '2025W19_2B')}')",
+            "",
+            "Or through Intake:",
+            f'  SPHEREX_DASK_REPO={repo} python -c "import intake; '
+            "print(intake.open_catalog('catalogs/spherex.yaml').dark_subtracted.to_dask())\"",
+        ]
+    )

@@ -13,6 +13,8 @@ import click
 from ._output import echo_rows, format_option, handle_errors, repo_argument, split_collections
 
 if TYPE_CHECKING:
+    import distributed
+
     from ..butler import Butler
     from ..pipeline import OutputCollections, QuantumGraph
     from ..registry import Registry
@@ -251,32 +253,42 @@ def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None
 
     Exits with status 1 when a quantum failed, after printing the summary and each failure.
     """
-    from ..butler import Butler
+    from ..pipeline._cluster import client_in_background
 
     if (pipeline_path is None) == (qgraph_file is None):
         raise click.UsageError("Give exactly one of -p PIPELINE and -g QGRAPH.")
     if opts["prune_replaced"] and not opts["replace_run"]:
         raise click.UsageError("--prune-replaced needs --replace-run.")
-    with Butler(opts["repo"]) as butler:
-        if qgraph_file is not None:
-            graph, plan = _load_graph(butler, qgraph_file, opts)
-        else:
-            graph, plan = _build(butler, pipeline_path or "", opts)
-        _echo_graph(graph)
-        _export(graph, opts)
-        if not len(graph):
-            click.echo("Nothing to run.")
-            return
-        ok = _execute(butler, graph, plan, opts)
+    # The cluster starts while the graph is built (it is closed if the graph cannot run).
+    with client_in_background(
+        scheduler=opts["scheduler"], cluster=opts["cluster"], n_workers=opts["n_workers"]
+    ) as get_client:
+        from ..butler import Butler
+
+        with Butler(opts["repo"]) as butler:
+            if qgraph_file is not None:
+                graph, plan = _load_graph(butler, qgraph_file, opts)
+            else:
+                graph, plan = _build(butler, pipeline_path or "", opts)
+            _echo_graph(graph)
+            _export(graph, opts)
+            if not len(graph):
+                click.echo("Nothing to run.")
+                return
+            ok = _execute(butler, graph, plan, opts, get_client)
     if not ok:
         raise SystemExit(1)
 
 
 def _execute(
-    butler: Butler, graph: QuantumGraph, plan: OutputCollections, opts: dict[str, Any]
+    butler: Butler,
+    graph: QuantumGraph,
+    plan: OutputCollections,
+    opts: dict[str, Any],
+    get_client: Callable[[], distributed.Client],
 ) -> bool:
     from ..pipeline import apply_outputs, check_graph, prune_replaced, run_quantum_graph
-    from ..pipeline._cluster import dashboard_link, make_client
+    from ..pipeline._cluster import dashboard_link
 
     check_graph(
         graph,
@@ -287,19 +299,16 @@ def _execute(
     apply_outputs(butler.registry, plan)
     if plan.chain:
         click.echo(f"Output collection {plan.chain} -> {', '.join(plan.chain_members)}")
-    client = make_client(
-        scheduler=opts["scheduler"], cluster=opts["cluster"], n_workers=opts["n_workers"]
+    client = get_client()
+    click.echo(f"Dask dashboard: {dashboard_link(client) or '(none)'}")
+    summary = run_quantum_graph(
+        graph,
+        butler,
+        client,
+        progress=opts["progress"],
+        output_format=opts["output_format"],
+        register_dataset_types=opts["register_dataset_types"],
     )
-    with client:
-        click.echo(f"Dask dashboard: {dashboard_link(client) or '(none)'}")
-        summary = run_quantum_graph(
-            graph,
-            butler,
-            client,
-            progress=opts["progress"],
-            output_format=opts["output_format"],
-            register_dataset_types=opts["register_dataset_types"],
-        )
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +36,13 @@ if TYPE_CHECKING:
 
     from dask_jobqueue import JobQueueCluster
 
-__all__ = ["JOBQUEUE_CLUSTERS", "dashboard_link", "make_client", "make_jobqueue_cluster"]
+__all__ = [
+    "JOBQUEUE_CLUSTERS",
+    "client_in_background",
+    "dashboard_link",
+    "make_client",
+    "make_jobqueue_cluster",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,9 @@ SCHEDULER_TIMEOUT = 10.0
 
 #: The local dashboard's preferred address; another free port is used when it is taken.
 LOCAL_DASHBOARD = "127.0.0.1:8787"
+
+#: Module each local worker imports as it starts (the libraries a quantum needs).
+WORKER_PRELOAD = "spherex_dask.pipeline._warmup"
 
 
 def make_client(
@@ -130,6 +141,53 @@ def make_client(
     return client
 
 
+@contextmanager
+def client_in_background(**kwargs: Any) -> Iterator[Callable[[], distributed.Client]]:
+    """Start :func:`make_client` (same arguments) in a thread; yield a function that waits for it.
+
+    The CLI and the demo start the cluster this way before building the quantum graph, so
+    that starting the workers (and their imports, see ``_warmup``) overlaps with it. The
+    client, if it started, is closed when the block ends, whether or not it was used; an
+    error starting it is raised by the waiting function (or logged if nobody waited).
+
+    Examples
+    --------
+    ::
+
+        with client_in_background(n_workers=2) as get_client:
+            graph = build_quantum_graph(...)
+            run_quantum_graph(graph, butler, get_client())
+    """
+    future: Future[distributed.Client] = Future()
+
+    def start() -> None:
+        try:
+            future.set_result(make_client(**kwargs))
+        except BaseException as err:  # handed to the waiting thread
+            future.set_exception(err)
+
+    thread = threading.Thread(target=start, name="spherex-dask-cluster-start", daemon=True)
+    thread.start()
+    waited = False
+
+    def get_client() -> distributed.Client:
+        nonlocal waited
+        waited = True
+        return future.result()
+
+    try:
+        yield get_client
+    finally:
+        thread.join()
+        error = future.exception()
+        if error is None:
+            client = future.result()
+            if client.status not in ("closing", "closed"):
+                client.close()
+        elif not waited:
+            logger.warning("The Dask cluster started for this run failed to start: %s", error)
+
+
 def make_jobqueue_cluster(cluster: str, **kwargs: Any) -> JobQueueCluster:
     """Make a dask-jobqueue cluster, not yet scaled (no job is submitted).
 
@@ -185,6 +243,7 @@ def _local_client(
             host="127.0.0.1",
             dashboard_address=LOCAL_DASHBOARD,
             silence_logs=logging.ERROR,
+            preload=[WORKER_PRELOAD],
         )
     try:
         client = distributed.Client(cluster, set_as_default=False)

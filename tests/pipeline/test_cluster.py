@@ -107,6 +107,45 @@ def test_unreachable_scheduler_is_a_config_error(monkeypatch):
     assert "dask scheduler" in str(info.value)
 
 
+def _worker_has_xarray() -> bool:
+    return "xarray" in sys.modules and "spherex_dask.pipeline._worker" in sys.modules
+
+
+@pytest.mark.integration
+def test_client_in_background_starts_preloaded_workers_and_closes_them():
+    """The cluster starts in a thread; its workers import what quanta need as they start;
+    leaving the block closes it."""
+    with _cluster.client_in_background(n_workers=1) as get_client:
+        client = get_client()
+        assert get_client() is client
+        assert client.submit(_worker_has_xarray, pure=False).result() is True
+        cluster = client.cluster
+    assert client.status == "closed"
+    assert cluster.status.name == "closed"
+
+
+@pytest.mark.integration
+def test_client_in_background_closes_the_cluster_when_the_block_fails():
+    with pytest.raises(RuntimeError, match="graph build failed"):
+        with _cluster.client_in_background(n_workers=1) as get_client:
+            raise RuntimeError("graph build failed")
+    client = get_client()  # it started, and was closed although nobody used it
+    assert client.status == "closed"
+
+
+def test_client_in_background_start_errors(monkeypatch, caplog):
+    """A cluster that cannot start: the waiting call raises its error; unwaited, it is logged."""
+    monkeypatch.setattr(_cluster, "SCHEDULER_TIMEOUT", 0.5)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with _cluster.client_in_background(scheduler=address) as get_client:
+        with pytest.raises(ConfigError, match="Could not reach the Dask scheduler"):
+            get_client()
+    with caplog.at_level("WARNING", logger="spherex_dask.pipeline._cluster"):
+        with _cluster.client_in_background(scheduler=address):
+            pass
+    assert "failed to start" in caplog.text
+
+
 def test_unknown_cluster_name_lists_the_choices():
     with pytest.raises(ConfigError, match="Unknown cluster 'kubernetes'") as info:
         make_client(cluster="kubernetes")

@@ -79,7 +79,7 @@ def lazy_spectral_coordinates(
         else tuple(tuple(int(n) for n in c) for c in chunks)  # type: ignore[union-attr]
     )
     if isinstance(model, ControlGrid):
-        token = _grid_token(model, ys, xs, blocks)  # type: ignore[arg-type]
+        token = _grid_token(model, ys, xs, blocks)
     elif token is None:
         raise ValueError("lazy_spectral_coordinates needs a token for a non-grid model")
     coords: dict[str, tuple[tuple[str, str], Any, dict[str, Any]]] = {}
@@ -90,7 +90,7 @@ def lazy_spectral_coordinates(
 
         array = read_array(
             f"{name}-{token}",
-            blocks,  # type: ignore[arg-type]
+            blocks,
             np.dtype(np.float32),
             task,
         )

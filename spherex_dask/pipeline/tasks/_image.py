@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from ...errors import PipelineError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["IMAGE", "FLAGS", "VARIANCE", "STORAGE_CLASS", "describe", "require_image"]
 
@@ -35,6 +36,8 @@ def require_image(dataset: Any, role: str, task: str) -> xr.Dataset:
     PipelineError
         If it is not, naming the role, the task and what was found.
     """
+    import xarray as xr  # here, so that building a graph does not import xarray
+
     if not isinstance(dataset, xr.Dataset):
         raise PipelineError(
             f"{task}: input {role!r} must be an xarray.Dataset, got {type(dataset).__name__}."

@@ -7,17 +7,16 @@ import functools
 import logging
 import operator
 from collections.abc import Sequence
-from typing import Any, Literal
-
-import dask.array as da
-import numpy as np
-import xarray as xr
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import PipelineError
 from .._config import PipelineTaskConfig
 from .._connections import Input, Output
 from .._task import PipelineTask
 from ._image import FLAGS, IMAGE, STORAGE_CLASS, VARIANCE, describe, require_image
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["StackConfig", "StackTask"]
 
@@ -68,6 +67,9 @@ class StackTask(PipelineTask):
             If there are no images, shapes differ, or inverse-variance weighting is asked
             for and an image has no variance.
         """
+        import dask.array as da
+        import xarray as xr
+
         name = f"{type(self).__name__} {self.label!r}"
         _check_inputs(images, name)
         first = images[0][IMAGE]
@@ -100,6 +102,9 @@ def _check_inputs(images: Sequence[Any], name: str) -> None:
 
 def _weighted_mean(images: Sequence[xr.Dataset], weighting: str, name: str) -> dict[str, Any]:
     """Mean and variance planes as ``{name: (dask array, dtype)}``."""
+    import dask.array as da
+    import numpy as np
+
     dtype = np.result_type(*(d[IMAGE].dtype for d in images), np.float32)
     img = da.stack([da.asarray(d[IMAGE].data) for d in images])
     has_var = all(VARIANCE in d.data_vars for d in images)

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from ...errors import PipelineError
 from .._config import PipelineTaskConfig
 from .._connections import Input, Output, PrerequisiteInput
 from .._task import PipelineTask
 from ._image import FLAGS, IMAGE, STORAGE_CLASS, VARIANCE, describe, require_image
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["SubtractDarkConfig", "SubtractDarkTask"]
 
