@@ -25,16 +25,19 @@ graphs for the runs -- is never timed; the page cache is warm for every reader):
    run serially and as a 2-process ``ProcessPoolExecutor`` (pool start included). Goal: the
    whole ``run`` command within 1.3x of the pool. Reference rows: the pool loop run as a whole
    command too (``python benchmarks/pipeline.py --baseline-pool ...``, interpreter start and
-   imports included), and a pool loop that also writes what the pipeline writes besides those
-   three planes: per-pixel ``wavelength`` and ``bandwidth`` interpolated from the raw file's
-   WCS-WAVE table (5 planes, as the pipeline's outputs have). The median quantum duration
-   (provenance records) is compared with the median item time of that 5-plane pool.
+   imports included), and the pool loop writing its stores with this package's direct zarr
+   writer (``spherex_dask.io.formatters._zarr_write``) instead of ``to_zarr``, which isolates
+   the framework's own cost. The pipeline's outputs hold the same three planes; their
+   ``wavelength``/``bandwidth`` are stored as the WCS-WAVE control grid (group attribute
+   ``spectral_coordinates``), and the check of the first output compares them with a
+   per-pixel bilinear interpolation of the raw file's table. The median quantum duration
+   (provenance records) is compared with the median item time of the pool.
 2. Per-quantum framework overhead at 300 quanta of 256 x 256 (50 exposures x 6 detectors):
    ``(run_quantum_graph wall time - pool wall time) / quanta``, both on 2 warm processes (the
    cluster already running, the pool's processes started and their imports done), the pool
-   running the 3-plane loop of 1. Goal <= 5 ms. The same against the 5-plane loop, and the
-   share spent outside the quanta (wall time - sum of quantum durations from the provenance
-   records / 2) are printed as references.
+   running the loop of 1. Goal <= 5 ms. The same against the pool with this package's zarr
+   writer (the framework's net overhead), and the share spent outside the quanta (wall time -
+   sum of quantum durations from the provenance records / 2) are printed as references.
 3. Quantum-graph build times (``build_quantum_graph``, processing subset) at 10,002 and
    100,002 quanta (1,667 and 16,667 exposures x 6 detectors) on SQLite, the registry filled
    directly through ``insert_dimension_records`` / ``insert_datasets`` with 6 darks certified
@@ -160,8 +163,11 @@ def _spectral_planes(path: str, shape: tuple[int, int]) -> dict[str, Any]:
     return planes
 
 
-def subtract_one(item: Item, spectral: bool = False) -> tuple[float, float]:
-    """Read, subtract and write one quantum by hand; return (seconds, peak RSS MiB of process)."""
+def subtract_one(item: Item, direct: bool = False) -> tuple[float, float]:
+    """Read, subtract and write one quantum by hand; return (seconds, peak RSS MiB of process).
+
+    ``direct`` writes the store with this package's zarr writer instead of ``to_zarr``.
+    """
     import warnings
 
     import numpy as np
@@ -182,19 +188,22 @@ def subtract_one(item: Item, spectral: bool = False) -> tuple[float, float]:
         "variance": (dims, variance + dark_variance),
     }
     coords = {"y": np.arange(ny), "x": np.arange(nx)}
-    if spectral:
-        coords |= _spectral_planes(item.raw, (ny, nx))
     ds = xr.Dataset(data, coords=coords)
     encoding = {name: {"chunks": (ny, nx)} for name in ds.variables if ds[name].ndim == 2}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(item.out, mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
+    if direct:
+        from spherex_dask.io.formatters._zarr_write import write_direct
+
+        write_direct(ds, item.out, encoding)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(item.out, mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
     seconds = time.perf_counter() - start
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _spectral(item: Item) -> tuple[float, float]:
-    return subtract_one(item, spectral=True)
+def _direct(item: Item) -> tuple[float, float]:
+    return subtract_one(item, direct=True)
 
 
 def baseline_serial(items: Sequence[Item]) -> tuple[float, list[float]]:
@@ -206,11 +215,11 @@ def baseline_serial(items: Sequence[Item]) -> tuple[float, list[float]]:
 
 
 def baseline_pool(
-    items: Sequence[Item], *, spectral: bool = False, warm: Sequence[Item] = ()
+    items: Sequence[Item], *, direct: bool = False, warm: Sequence[Item] = ()
 ) -> tuple[float, list[tuple[float, float]]]:
     """Wall time of the loop on a 2-process pool (its start included unless ``warm`` is given:
     then the pool first runs ``warm`` untimed), and each item's (seconds, process peak MiB)."""
-    fn: Callable[[Item], tuple[float, float]] = _spectral if spectral else subtract_one
+    fn: Callable[[Item], tuple[float, float]] = _direct if direct else subtract_one
     settle()
     start = time.perf_counter()
     with ProcessPoolExecutor(WORKERS) as pool:
@@ -411,8 +420,10 @@ def check_output(butler: Butler, output: str, item: Item) -> None:
     )[0]
     ours = butler.get(ref)
     theirs = xr.open_zarr(item.out, zarr_format=3)
+    planes = _spectral_planes(item.raw, ours["image"].shape)
     for name in ("image", "flags", "variance", "wavelength", "bandwidth"):
-        if not np.allclose(ours[name].values, theirs[name].values, rtol=1e-6, equal_nan=True):
+        want = planes[name][1] if name in planes else theirs[name].values
+        if not np.allclose(ours[name].values, want, rtol=1e-6, equal_nan=True):
             raise RuntimeError(f"{name} of {ref.data_id} differs from the baseline's {item.out}")
 
 
@@ -448,7 +459,8 @@ def _row(
 
 
 def big_baselines(workdir: Path, repo: Repo) -> dict[str, Any]:
-    """The baseline loops on the full-size items (serial, pool, pool 5 planes, command)."""
+    """The baseline loops on the full-size items (serial, pool, pool with the direct zarr
+    writer, command)."""
     out: dict[str, Any] = {}
     n = len(repo.items)
     subtract_one(_items_to(repo.items[:1], workdir / "baseline" / "warm")[0])  # imports
@@ -458,16 +470,16 @@ def big_baselines(workdir: Path, repo: Repo) -> dict[str, Any]:
     items = _items_to(repo.items, workdir / "baseline" / "pool")
     out["pool"], results = baseline_pool(items)
     out["pool_mb"] = max(mb for _, mb in results)
-    say(f"baseline pool of 2, {n} quanta: {out['pool']:.2f} s")
-    items = _items_to(repo.items, workdir / "baseline" / "pool5")
-    out["pool5"], results = baseline_pool(items, spectral=True)
-    out["pool5_item"] = median([seconds for seconds, _ in results])
+    out["pool_item"] = median([seconds for seconds, _ in results])
     out["check"] = items[0]
-    say(f"baseline pool of 2 with wavelength/bandwidth planes: {out['pool5']:.2f} s")
+    say(f"baseline pool of 2, {n} quanta: {out['pool']:.2f} s")
+    items = _items_to(repo.items, workdir / "baseline" / "direct")
+    out["direct"], _ = baseline_pool(items, direct=True)
+    say(f"baseline pool of 2 with spherex_dask's zarr writer: {out['direct']:.2f} s")
     items = _items_to(repo.items, workdir / "baseline" / "command")
     out["command"] = baseline_command(items, workdir)
     say(f"baseline pool of 2 as a whole command: {out['command']:.2f} s")
-    for name in ("warm", "serial", "pool", "command"):
+    for name in ("warm", "serial", "direct", "command"):
         shutil.rmtree(workdir / "baseline" / name)
     return out
 
@@ -503,7 +515,7 @@ def big_rows(
             proc.seconds / base["pool"] <= 1.3,
         ),
         _row("   same vs pool as a whole command", proc.seconds, base["command"]),
-        _row("   same vs pool writing wavelength/bandwidth too", proc.seconds, base["pool5"]),
+        _row("   same vs pool with spherex_dask's zarr writer", proc.seconds, base["direct"]),
         _row("   same vs serial loop", proc.seconds, base["serial"]),
         Result(
             metric="   of which run_quantum_graph (as printed)", value=f"{proc.run_seconds:.2f} s"
@@ -513,12 +525,12 @@ def big_rows(
             value=f"{proc.seconds - proc.run_seconds:.2f} s",
         ),
         _row("   run_quantum_graph alone (cluster up) vs pool", lib.seconds, base["pool"]),
-        _row("   same vs pool writing wavelength/bandwidth too", lib.seconds, base["pool5"]),
+        _row("   same vs pool with spherex_dask's zarr writer", lib.seconds, base["direct"]),
         Result(metric="   local cluster start (2 workers)", value=f"{start:.2f} s"),
         _row(
-            "   median quantum duration (provenance) vs pool item (5 planes)",
+            "   median quantum duration (provenance) vs pool item",
             median(lib.durations),
-            base["pool5_item"],
+            base["pool_item"],
         ),
     ]
     if "full" in cli:
@@ -557,18 +569,18 @@ def memory_rows(base: dict[str, Any], cli: CliRun, workers_mb: list[float]) -> l
 
 # -- 2: per-quantum overhead -----------------------------------------------------------------------
 def overhead_baselines(workdir: Path, repo: Repo) -> dict[str, Any]:
-    """The warm-pool loops (3 and 5 planes) on the small items."""
+    """The warm-pool loops (to_zarr, and this package's zarr writer) on the small items."""
     warm = _items_to(repo.items[: 2 * WORKERS], workdir / "overhead" / "warm")
     out: dict[str, Any] = {}
-    for key, spectral in (("pool", False), ("pool5", True)):
+    for key, direct in (("pool", False), ("direct", True)):
         items = _items_to(repo.items, workdir / "overhead" / key)
         warm = _items_to(warm, workdir / "overhead" / "warm")
-        out[key], results = baseline_pool(items, spectral=spectral, warm=warm)
+        out[key], results = baseline_pool(items, direct=direct, warm=warm)
         out[f"{key}_item"] = median([s for s, _ in results])
         shutil.rmtree(workdir / "overhead" / key)
         say(
-            f"baseline warm pool of 2{', 5 planes' if spectral else ''}, {len(items)} quanta: "
-            f"{out[key]:.2f} s"
+            f"baseline warm pool of 2{' (direct zarr writer)' if direct else ''}, "
+            f"{len(items)} quanta: {out[key]:.2f} s"
         )
     shutil.rmtree(workdir / "overhead" / "warm")
     return out
@@ -578,7 +590,7 @@ def overhead_rows(size: int, base: dict[str, Any], lib: LibraryRun) -> list[Resu
     """Rows of section 2."""
     n = lib.quanta
     per = (lib.seconds - base["pool"]) / n * 1e3
-    per5 = (lib.seconds - base["pool5"]) / n * 1e3
+    net = (lib.seconds - base["direct"]) / n * 1e3
     outside = (lib.seconds - sum(lib.durations) / WORKERS) / n * 1e3
     return [
         Result(
@@ -590,22 +602,22 @@ def overhead_rows(size: int, base: dict[str, Any], lib: LibraryRun) -> list[Resu
         ),
         _row("   run_quantum_graph (cluster up) vs warm pool", lib.seconds, base["pool"]),
         Result(
-            metric="   overhead per quantum vs warm pool writing wavelength/bandwidth",
-            value=f"{per5:.1f} ms",
+            metric="   same against a warm pool with spherex_dask's zarr writer (net overhead)",
+            value=f"{net:.1f} ms",
         ),
         _row(
-            "   run_quantum_graph vs warm pool writing wavelength/bandwidth",
+            "   run_quantum_graph vs warm pool with spherex_dask's zarr writer",
             lib.seconds,
-            base["pool5"],
+            base["direct"],
         ),
         Result(
             metric="   outside the quanta: (wall - sum of quantum durations / 2) / quanta",
             value=f"{outside:.1f} ms",
         ),
         _row(
-            "   median quantum duration (provenance) vs pool item (5 planes)",
+            "   median quantum duration (provenance) vs pool item (to_zarr)",
             median(lib.durations) * 1e3,
-            base["pool5_item"] * 1e3,
+            base["pool_item"] * 1e3,
             unit="ms",
         ),
     ]
