@@ -112,3 +112,18 @@ def test_refuses_existing_path(tmp_path) -> None:
     write_direct(ds, str(tmp_path / "a.zarr"))
     with pytest.raises(FileExistsError):
         write_direct(ds, str(tmp_path / "a.zarr"))
+
+
+def test_chunks_near_the_fill_value_round_trip(tmp_path) -> None:
+    """Only chunks equal to the fill value are left out: NaN + 0j is not NaN + NaN j, and an
+    all-NaN float chunk reads back as NaN."""
+    phase = np.full((4, 4), complex(np.nan, 0.0), dtype=np.complex128)
+    image = np.full((4, 4), np.nan, dtype=np.float32)
+    image[:2] = 1.0
+    ds = xr.Dataset({"phase": (("y", "x"), phase), "image": (("y", "x"), image)})
+    store = tmp_path / "edge.zarr"
+    write_direct(ds, str(store), {"phase": {"chunks": (2, 2)}, "image": {"chunks": (2, 4)}})
+    back = xr.open_zarr(str(store)).load()
+    np.testing.assert_array_equal(back["phase"].values.imag, 0.0)
+    np.testing.assert_array_equal(back["image"].values, image)
+    assert len(list((store / "image" / "c").rglob("*"))) == 1 + 1  # one row of chunks kept

@@ -38,13 +38,18 @@ _ZSTD_LEVEL = 0
 
 
 def can_write_direct(ds: xr.Dataset) -> bool:
-    """Whether every variable of ``ds`` is a numpy array of a core zarr v3 data type."""
+    """Whether every variable of ``ds`` is a numpy array of a core zarr v3 data type, named
+    so that it is one directory (no ``/``, not hidden)."""
     return all(
         isinstance(var.data, np.ndarray)
         and var.dtype.kind in _CORE_KINDS
         and var.dtype.itemsize > 0
         and not (var.dtype.kind == "f" and var.dtype.itemsize > 8)
-        for var in ds.variables.values()
+        and isinstance(name, str)
+        and name
+        and "/" not in name
+        and not name.startswith(".")
+        for name, var in ds.variables.items()
     )
 
 
@@ -59,11 +64,20 @@ def _fill_value(dtype: np.dtype) -> Any:
     return 0
 
 
+def _pad_value(dtype: np.dtype) -> Any:
+    """The fill value as a numpy scalar (edge chunks are padded with it)."""
+    if dtype.kind == "c":
+        return complex(np.nan, np.nan)
+    return np.nan if dtype.kind == "f" else 0
+
+
 def _is_fill(chunk: np.ndarray) -> bool:
     """Whether ``chunk`` holds only the fill value (zarr then writes no chunk file)."""
     if chunk.size == 0:
         return True
-    if chunk.dtype.kind in "fc":
+    if chunk.dtype.kind == "c":  # the fill value is NaN + NaN j
+        return bool(np.isnan(chunk.real).all() and np.isnan(chunk.imag).all())
+    if chunk.dtype.kind == "f":
         return bool(np.isnan(chunk.flat[0]) and np.isnan(chunk).all())
     return not chunk.flat[0] and not chunk.any()
 
@@ -137,7 +151,7 @@ def _write_chunks(directory: str, data: np.ndarray, chunks: tuple[int, ...]) -> 
         region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunks, strict=True))
         block = data[region]
         if block.shape != chunks:  # edge chunks are stored whole, padded with the fill value
-            padded = np.full(chunks, np.nan if data.dtype.kind in "fc" else 0, dtype=data.dtype)
+            padded = np.full(chunks, _pad_value(data.dtype), dtype=data.dtype)
             padded[tuple(slice(0, n) for n in block.shape)] = block
             block = padded
         if _is_fill(block):
