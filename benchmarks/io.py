@@ -23,7 +23,8 @@ It prints:
 4. the throughput of reading full images with ``Butler.get(...).image.values`` against
    ``astropy.io.fits.getdata(path, "IMAGE", memmap=False)`` on the same files, in alternating
    order (goal: within 1.2x of astropy); ``fits.getdata`` converted to native byte order (what
-   the Butler returns) is a second reference without a goal. ``--cold`` drops the page cache
+   the Butler returns) is a second reference without a goal, and so is the Butler's read
+   without dask (``parameters={"chunks": False}``). ``--cold`` drops the page cache
    before each read (needs root).
 
 In the table, ``ratio`` is always framework time / baseline time: 1.0 is as fast as the
@@ -395,6 +396,10 @@ def _native(array: np.ndarray) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="))
 
 
+#: Read parameters of a whole-image read without dask (xarray's lazy arrays).
+NO_DASK = {"chunks": False}
+
+
 def full_reads(root: Path, sources: Sequence[Source], rounds: int, *, cold: bool) -> list[Result]:
     """Throughput of ``get(...).image.values`` against ``fits.getdata``, in rotating order.
 
@@ -404,6 +409,7 @@ def full_reads(root: Path, sources: Sequence[Source], rounds: int, *, cold: bool
     with Butler(root, collections=RUN, writeable=False) as butler:
         readers: dict[str, Callable[[Source], np.ndarray]] = {
             "butler": lambda s: butler.get("raw", s.data_id).image.values,
+            "nodask": lambda s: butler.get("raw", s.data_id, parameters=NO_DASK).image.values,
             "astropy": lambda s: fits.getdata(s.path, "IMAGE", memmap=False),
             "native": lambda s: _native(fits.getdata(s.path, "IMAGE", memmap=False)),
         }
@@ -425,6 +431,7 @@ def full_reads(root: Path, sources: Sequence[Source], rounds: int, *, cold: bool
     rates = {k: mb / v for k, v in spent.items()}
     cache = "cold" if cold else "warm"
     say(f"full read ({cache} cache): get().image.values {rates['butler']:,.0f} MB/s, "
+        f"with chunks=False {rates['nodask']:,.0f} MB/s, "
         f"fits.getdata {rates['astropy']:,.0f} MB/s, "
         f"fits.getdata + native order {rates['native']:,.0f} MB/s")  # fmt: skip
     ratio = spent["butler"] / spent["astropy"]
@@ -436,6 +443,9 @@ def full_reads(root: Path, sources: Sequence[Source], rounds: int, *, cold: bool
         Result(metric="  same vs fits.getdata + native byte order",
                value=f"{rates['butler']:,.0f} MB/s", baseline=f"{rates['native']:,.0f} MB/s",
                ratio=f"{native:.2f}"),
+        Result(metric="  get(..., parameters={'chunks': False}) (no dask) vs fits.getdata",
+               value=f"{rates['nodask']:,.0f} MB/s", baseline=f"{rates['astropy']:,.0f} MB/s",
+               ratio=f"{spent['nodask'] / spent['astropy']:.2f}"),
     ]  # fmt: skip
 
 

@@ -4,7 +4,7 @@
 Reading returns an ``xarray.Dataset`` whose variables ``image``, ``flags``, ``variance``,
 ``zodi`` (those present, plus any other 2-D extension under its lower-cased EXTNAME) lie
 on dims ``(y, x)``, backed by dask arrays that read their own bytes only when computed
-(``.values`` of a one-chunk plane reads it in the calling thread, without a copy).
+(or, with ``chunks=False``, by xarray lazy arrays that read what is indexed, without dask).
 Coordinates: ``y``/``x`` (detector pixels, 0-based) and, when the file has the spectral
 WCS ``W``, lazy ``wavelength``/``bandwidth`` (um). Headers become attrs (PRIMARY on the
 Dataset, each extension's on its variable).
@@ -21,6 +21,9 @@ chunks
     default one chunk per plane up to 64 MiB (a 2040 x 2040 frame is one chunk), else
     full-width row bands of about 64 MiB. A chunk is read whole when any of it is used,
     so ask for smaller chunks (or a ``bbox``) to read small parts of large planes.
+    ``chunks=False``: no dask, as ``xarray.open_dataset`` without ``chunks``: variables read
+    on access what their indexing selects (``.values`` reads a plane once, with no graph,
+    scheduler or extra copy: the fastest way to read whole images in a loop).
 include_psf
     Also return the PSF cube as variable ``psf`` on ``(psf_zone, psf_y, psf_x)``.
 

@@ -22,6 +22,7 @@ from dask.base import tokenize
 
 from ...errors import FormatterError
 from .._fs import is_local, local_path
+from ._backend_arrays import ProxyBackendArray, lazy_variable_data
 from ._fits_read import (
     IMAGE_PLANES,
     PSF_EXTNAME,
@@ -92,6 +93,8 @@ def _spectral_coords(
     xs: np.ndarray,
     chunks: tuple[int, int],
     token: str,
+    *,
+    dask_backed: bool = True,
 ) -> dict[str, Any]:
     header = next((i.header for i in planes.values() if "CTYPE1W" in i.header), None)
     if header is None:
@@ -106,7 +109,14 @@ def _spectral_coords(
         wl_attrs = {"long_name": "central wavelength", "units": model.unit}
         bw_attrs = {"long_name": "bandwidth", "units": model.unit}
     return lazy_spectral_coordinates(
-        model, ys, xs, chunks, dims=SPATIAL_DIMS, attrs=(wl_attrs, bw_attrs), token=token
+        model,
+        ys,
+        xs,
+        chunks,
+        dims=SPATIAL_DIMS,
+        attrs=(wl_attrs, bw_attrs),
+        token=token,
+        dask_backed=dask_backed,
     )
 
 
@@ -146,12 +156,18 @@ def open_fits(
         else (0, first.shape[0], 0, first.shape[1])
     )
     itemsize = max(i.dtype.itemsize for i in planes.values())
-    chunks = parse_chunks(params.get("chunks"), (y1 - y0, x1 - x0), itemsize, default=plane_chunks)
+    dask_backed = params.get("chunks") is not False  # False: read on access, without dask
+    chunks = parse_chunks(
+        params.get("chunks") if dask_backed else None,
+        (y1 - y0, x1 - x0),
+        itemsize,
+        default=plane_chunks,
+    )
     fx0, fy0 = file_origin(first.header)
     ys, xs = np.arange(fy0 + y0, fy0 + y1), np.arange(fx0 + x0, fx0 + x1)
     token = tokenize(_identity(path), region, chunks)
     coords: dict[str, Any] = {"y": ys, "x": xs}
-    coords.update(_spectral_coords(f, planes, ys, xs, chunks, token))
+    coords.update(_spectral_coords(f, planes, ys, xs, chunks, token, dask_backed=dask_backed))
     psf = f.images.get(PSF_EXTNAME)
     _check_component(path, component, [*planes, *(["psf"] if psf else []), *list(coords)[2:]])
     variables: dict[str, Any] = {}
@@ -161,9 +177,14 @@ def open_fits(
             path, info, origin=(y0, x0), shape=(y1 - y0, x1 - x0), storage_options=storage_options
         )
         attrs = image_attrs(info, (fx0, fy0), (fx0 + x0, fy0 + y0))
-        variables[name] = (SPATIAL_DIMS, _lazy(proxy, chunks, name, token), attrs)
+        data = (
+            _lazy(proxy, chunks, name, token)
+            if dask_backed
+            else lazy_variable_data(ProxyBackendArray(proxy))
+        )
+        variables[name] = (SPATIAL_DIMS, data, attrs)
     if psf is not None and (component == "psf" or (not component and params.get("include_psf"))):
-        variables["psf"] = _psf_variable(path, psf, token, storage_options)
+        variables["psf"] = _psf_variable(path, psf, token, storage_options, dask_backed)
     ds = xr.Dataset(variables, coords=coords, attrs=f.primary.attrs())
     ds.encoding["source"] = path
     if component is None:
@@ -181,8 +202,12 @@ def _check_component(path: str, component: str | None, available: list[str]) -> 
 
 
 def _psf_variable(
-    path: str, psf: HduInfo, token: str, storage_options: Mapping[str, Any] | None
-) -> tuple[tuple[str, ...], da.Array, dict[str, Any]]:
+    path: str,
+    psf: HduInfo,
+    token: str,
+    storage_options: Mapping[str, Any] | None,
+    dask_backed: bool = True,
+) -> tuple[tuple[str, ...], Any, dict[str, Any]]:
     """The PSF cube as (dims, lazy array, attrs), read as one chunk."""
     origin = (0,) * len(psf.shape)
     proxy = FitsArrayProxy(
@@ -193,4 +218,9 @@ def _psf_variable(
         if len(psf.shape) <= 3
         else tuple(f"psf_dim{i}" for i in range(len(psf.shape)))
     )
-    return (dims, _lazy(proxy, psf.shape, "psf", token), psf.header.attrs())
+    data = (
+        _lazy(proxy, psf.shape, "psf", token)
+        if dask_backed
+        else lazy_variable_data(ProxyBackendArray(proxy))
+    )
+    return (dims, data, psf.header.attrs())

@@ -63,6 +63,7 @@ def lazy_spectral_coordinates(
     dims: tuple[str, str],
     attrs: tuple[Mapping[str, Any], Mapping[str, Any]],
     token: str | None = None,
+    dask_backed: bool = True,
 ) -> dict[str, tuple[tuple[str, str], Any, dict[str, Any]]]:
     """``wavelength`` and ``bandwidth`` at detector pixels ``ys`` x ``xs``, as dask arrays.
 
@@ -70,9 +71,21 @@ def lazy_spectral_coordinates(
     model at its own pixels. The arrays of a :class:`ControlGrid` are named by the token of
     the grid (as the attrs hold it), the pixels and the chunks, so that the zarr writer can
     tell, without computing them, that they are the grid's values; other models need
-    ``token`` (their source file's).
+    ``token`` (their source file's). With ``dask_backed=False`` the coordinates are xarray
+    lazy arrays instead, evaluated for the pixels indexed when read.
     """
     ys, xs = np.asarray(ys), np.asarray(xs)
+    if not dask_backed:
+        from ._backend_arrays import SpectralBackendArray, lazy_variable_data
+
+        return {
+            name: (
+                dims,
+                lazy_variable_data(SpectralBackendArray(model.evaluate_plane, ys, xs, plane)),
+                dict(attrs[plane]),
+            )
+            for plane, name in enumerate(NAMES)
+        }
     blocks = (
         chunk_sizes((ys.size, xs.size), chunks)  # type: ignore[arg-type]
         if all(isinstance(c, int) for c in chunks)
@@ -135,10 +148,10 @@ def _agrees(grid: ControlGrid, wavelength: xr.DataArray, bandwidth: xr.DataArray
     ix = np.array([0, nx - 1, 0, nx - 1, nx // 2])
     ys = np.asarray(wavelength[ydim].values)[iy]
     xs = np.asarray(wavelength[xdim].values)[ix]
-    samples = [
+    samples: list[Any] = [
         coord.data.vindex[iy, ix]
-        if hasattr(coord.data, "vindex")
-        else np.asarray(coord.data)[iy, ix]
+        if coord.chunks is not None
+        else np.array([coord[i, j].values for i, j in zip(iy, ix, strict=True)])  # lazy: 5 reads
         for coord in (wavelength, bandwidth)
     ]
     if any(hasattr(s, "dask") for s in samples):
@@ -179,12 +192,15 @@ def fold_spectral_coordinates(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars(list(NAMES)).assign_attrs({SPECTRAL_ATTR: spec})
 
 
-def add_spectral_coordinates(ds: xr.Dataset, *, token: str | None = None) -> xr.Dataset:
+def add_spectral_coordinates(
+    ds: xr.Dataset, *, token: str | None = None, dask_backed: bool | None = None
+) -> xr.Dataset:
     """Rebuild the lazy ``wavelength``/``bandwidth`` of a Dataset read from a zarr store.
 
     A Dataset without the :data:`SPECTRAL_ATTR` attribute (or with an unusable one) is
-    returned unchanged. The coordinates are chunked as the Dataset's first 2-D variable on
-    the same dimensions.
+    returned unchanged. The coordinates are dask arrays chunked as the Dataset's first 2-D
+    variable on the same dimensions, or (``dask_backed=False``, the default when no variable
+    is dask-backed) xarray lazy arrays evaluated on access.
 
     Examples
     --------
@@ -213,9 +229,11 @@ def add_spectral_coordinates(ds: xr.Dataset, *, token: str | None = None) -> xr.
         if var.dims == (ydim, xdim) and var.chunks is not None:
             chunks = var.chunks
             break
+    if dask_backed is None:
+        dask_backed = any(var.chunks is not None for var in ds.data_vars.values())
     token = token or tokenize(spec, ys, xs, chunks)
     coords = lazy_spectral_coordinates(
-        grid, ys, xs, chunks, dims=(ydim, xdim), attrs=attrs, token=token
+        grid, ys, xs, chunks, dims=(ydim, xdim), attrs=attrs, token=token, dask_backed=dask_backed
     )
     out = ds.assign_coords(coords)
     out.attrs = {k: v for k, v in ds.attrs.items() if k != SPECTRAL_ATTR}

@@ -4,7 +4,8 @@
 Written with ``Dataset.to_zarr(zarr_format=3, consolidated=True)``, so
 ``xarray.open_zarr(path)`` reads it without this package. Attrs are made JSON-safe
 (numpy scalars, tuples...). Read parameters ``bbox`` (as for FITS: array pixels) and
-``chunks``; components are the variables and coordinates. A zarr "file" is a directory:
+``chunks`` (``False``: no dask, xarray's lazy arrays); components are the variables and
+coordinates. A zarr "file" is a directory:
 the datastore writes it under a temporary name and renames it into place.
 """
 

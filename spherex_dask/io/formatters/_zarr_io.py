@@ -35,7 +35,7 @@ def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = No
             path,
             zarr_format=3,
             consolidated=None,
-            chunks=chunks if chunks is not None else {},
+            chunks=None if chunks is False else (chunks if chunks is not None else {}),
             storage_options=dict(storage_options) if storage_options else None,
         )
     except SpherexDaskError:
@@ -72,7 +72,10 @@ def open_zarr_dataset(
 ) -> xr.Dataset | xr.DataArray:
     """Open lazily, then select the ``bbox`` (array pixels) and rechunk as asked."""
     params = dict(parameters or {})
-    ds = _open(path, storage_options)
+    no_dask = params.get("chunks") is False  # read on access, without dask
+    if no_dask:
+        params.pop("chunks")
+    ds = _open(path, storage_options, chunks=False if no_dask else None)
     dims = _spatial_dims(ds)
     if (params.get("bbox") is not None or params.get("chunks") is not None) and dims is None:
         raise FormatterError(f"zarr store {path!r} has no 2-D variable to apply bbox/chunks to.")
