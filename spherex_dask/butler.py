@@ -397,15 +397,17 @@ class Butler:
         self, datasets: Sequence[FileDataset], run: str, *, progress: bool
     ) -> list[DatasetRef]:
         types: dict[str, DatasetType] = {}
+        for name in dict.fromkeys(ds.dataset_type for ds in datasets):
+            try:
+                types[name] = self.registry.get_dataset_type(name)
+            except SpherexDaskError as err:
+                path = next(ds.path for ds in datasets if ds.dataset_type == name)
+                raise IngestError(f"Cannot ingest {path!r}: {err}") from err
+        data_ids = self._expand_for_ingest(datasets, types, progress=progress)
         refs: list[DatasetRef] = []
         seen: dict[tuple[str, DataId], str] = {}
-        for ds in _maybe_progress(datasets, progress, "resolving data IDs"):
-            try:
-                dt = types.get(ds.dataset_type) or self.registry.get_dataset_type(ds.dataset_type)
-                types[dt.name] = dt
-                data_id = self.registry.expand_data_id(ds.data_id, dimensions=dt.dimensions)
-            except SpherexDaskError as err:
-                raise IngestError(f"Cannot ingest {ds.path!r}: {err}") from err
+        for ds, data_id in zip(datasets, data_ids, strict=True):
+            dt = types[ds.dataset_type]
             key = (dt.name, data_id)
             if key in seen:
                 raise IngestError(
@@ -415,6 +417,33 @@ class Butler:
             seen[key] = ds.path
             refs.append(DatasetRef.make(dt, data_id, run, deterministic=False))
         return refs
+
+    def _expand_for_ingest(
+        self, datasets: Sequence[FileDataset], types: Mapping[str, DatasetType], *, progress: bool
+    ) -> list[DataId]:
+        """Expanded data IDs in the order of ``datasets``: batched per dataset type; when a
+        batch fails, one by one, so that the error names the file."""
+        out: list[DataId | None] = [None] * len(datasets)
+        for name, dt in types.items():
+            indices = [i for i, ds in enumerate(datasets) if ds.dataset_type == name]
+            try:
+                expanded = self.registry.expand_data_ids(
+                    [datasets[i].data_id for i in indices], dimensions=dt.dimensions
+                )
+            except SpherexDaskError:
+                expanded = []
+                for i in _maybe_progress(indices, progress, "resolving data IDs"):
+                    try:
+                        expanded.append(
+                            self.registry.expand_data_id(
+                                datasets[i].data_id, dimensions=dt.dimensions
+                            )
+                        )
+                    except SpherexDaskError as err:
+                        raise IngestError(f"Cannot ingest {datasets[i].path!r}: {err}") from err
+            for i, data_id in zip(indices, expanded, strict=True):
+                out[i] = data_id
+        return [d for d in out if d is not None]
 
     # -- queries (delegated) ---------------------------------------------------------------
     def query_datasets(

@@ -303,6 +303,34 @@ class DimensionStore:
                 self._attach(conn, element, out, records)
         return DataId(out, records=records)
 
+    def expand_many(
+        self,
+        conn: sa.Connection,
+        items: Iterable[Mapping[str, Any]],
+        dimensions: Iterable[str] | None,
+    ) -> list[DataId]:
+        """:meth:`expand` for many data IDs, fetching the records of each element in few
+        queries first (one per required-dimension prefix and 500 keys, not one per data ID)."""
+        dims = None if dimensions is None else tuple(dimensions)
+        standardized = [
+            self.universe.standardize_data_id(
+                self.resolve_alternates(conn, values), dimensions=dims
+            ).to_dict()
+            for values in items
+        ]
+        for element in self.universe.sorted({e for s in standardized for e in s}):
+            layout = self.layouts.get(element)
+            if layout is None:
+                continue
+            keys = {
+                tuple(s[d] for d in layout.key_dimensions)
+                for s in standardized
+                if all(d in s for d in layout.key_dimensions)
+            }
+            if keys:
+                self.prefetch_records(conn, element, keys)
+        return [self.expand(conn, values, dims) for values in standardized]
+
     def _attach(
         self,
         conn: sa.Connection,

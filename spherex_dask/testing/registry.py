@@ -283,6 +283,21 @@ class RegistryTests:
         assert data_id.records is not None
         assert data_id.records["exposure"].timespan == exposure_timespan(5)
 
+    def test_expand_data_ids_matches_one_by_one(self, reg: Registry) -> None:
+        """The batched expansion equals expand_data_id for each data ID, in order, with
+        alternate keys and string values; a data ID without a record is an error naming it."""
+        given = [
+            {"instrument": INSTR, "exposure": e, "detector": d} for e in (5, 3, 5) for d in (2, 1)
+        ]
+        given.append({"instrument": INSTR, "exposure": obs_id(3), "detector": "2"})
+        batched = reg.expand_data_ids(given, dimensions=["instrument", "exposure", "detector"])
+        single = [reg.expand_data_id(g, dimensions=["exposure", "detector"]) for g in given]
+        assert batched == single
+        assert [b.records for b in batched] == [s.records for s in single]
+        assert reg.expand_data_ids([]) == []
+        with pytest.raises(DataIdValueError, match="exposure=999"):
+            reg.expand_data_ids([given[0], {"instrument": INSTR, "exposure": 999, "detector": 1}])
+
     def test_expand_data_id_alternate_keys(self, reg: Registry) -> None:
         """An obs_id string in place of the integer exposure id, or as exposure.obs_id, works."""
         by_string = reg.expand_data_id(instrument=INSTR, exposure=obs_id(3), detector=1)
