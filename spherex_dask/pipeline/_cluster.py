@@ -301,14 +301,23 @@ def _import_cluster_class(path: str) -> type[JobQueueCluster]:
 
 
 def _close_cluster_with_client(client: distributed.Client, cluster: Any) -> None:
-    """Make ``client.close()`` also close the cluster it was made for."""
+    """Make ``client.close()`` also close the cluster it was made for, once.
+
+    Only the first call closes the cluster: ``Client.__del__`` calls ``close`` again when the
+    client is garbage-collected, possibly in a thread that is starting another cluster, and
+    closing a cluster there waits for a lock that thread holds.
+    """
     original_close = client.close
+    cluster_closed = False
 
     def close(*args: Any, **kwargs: Any) -> Any:
+        nonlocal cluster_closed
         try:
             return original_close(*args, **kwargs)
         finally:
-            cluster.close()
+            if not cluster_closed:
+                cluster_closed = True
+                cluster.close()
 
     client.close = close  # type: ignore[method-assign]
 

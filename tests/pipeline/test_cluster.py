@@ -133,6 +133,19 @@ def test_client_in_background_closes_the_cluster_when_the_block_fails():
     assert client.status == "closed"
 
 
+@pytest.mark.integration
+def test_closing_a_client_again_leaves_its_closed_cluster_alone(monkeypatch):
+    """A second close (Client.__del__ calls one at garbage collection, in whatever thread)
+    does not close the cluster again: that could wait forever on distributed's loop lock."""
+    with make_client(n_workers=1) as client:
+        cluster = client.cluster
+    calls: list[int] = []
+    monkeypatch.setattr(cluster, "close", lambda *args, **kwargs: calls.append(1))
+    client.close()
+    client.__del__()
+    assert calls == []
+
+
 def test_client_in_background_start_errors(monkeypatch, caplog):
     """A cluster that cannot start: the waiting call raises its error; unwaited, it is logged."""
     monkeypatch.setattr(_cluster, "SCHEDULER_TIMEOUT", 0.5)
