@@ -253,16 +253,27 @@ def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None
 
     Exits with status 1 when a quantum failed, after printing the summary and each failure.
     """
+    from contextlib import ExitStack
+
     from ..pipeline._cluster import client_in_background
 
     if (pipeline_path is None) == (qgraph_file is None):
         raise click.UsageError("Give exactly one of -p PIPELINE and -g QGRAPH.")
     if opts["prune_replaced"] and not opts["replace_run"]:
         raise click.UsageError("--prune-replaced needs --replace-run.")
-    # The cluster starts while the graph is built (it is closed if the graph cannot run).
-    with client_in_background(
-        scheduler=opts["scheduler"], cluster=opts["cluster"], n_workers=opts["n_workers"]
-    ) as get_client:
+    # The cluster starts while the graph is built (it is closed if the graph cannot run),
+    # unless a file named on the command line is missing: that error comes at once.
+    cluster_options = {
+        "scheduler": opts["scheduler"],
+        "cluster": opts["cluster"],
+        "n_workers": opts["n_workers"],
+    }
+    with ExitStack() as stack:
+        get_client = (
+            stack.enter_context(client_in_background(**cluster_options))
+            if _named_files_exist(opts["repo"], pipeline_path, qgraph_file)
+            else None
+        )
         from ..butler import Butler
 
         with Butler(opts["repo"]) as butler:
@@ -275,9 +286,24 @@ def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None
             if not len(graph):
                 click.echo("Nothing to run.")
                 return
+            if get_client is None:
+                get_client = stack.enter_context(client_in_background(**cluster_options))
             ok = _execute(butler, graph, plan, opts, get_client)
     if not ok:
         raise SystemExit(1)
+
+
+def _named_files_exist(repo: str, pipeline_path: str | None, qgraph_file: str | None) -> bool:
+    """Whether the repository's butler.yaml and the pipeline or graph file exist (URLs count
+    as existing: they are not checked here)."""
+    from pathlib import Path
+
+    def exists(path: str) -> bool:
+        return "://" in path or Path(path).exists()
+
+    named = qgraph_file if qgraph_file is not None else (pipeline_path or "").split("#", 1)[0]
+    repo_ok = "://" in repo or (Path(repo) / "butler.yaml").exists()
+    return repo_ok and exists(named)
 
 
 def _execute(

@@ -160,3 +160,24 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "needs an existing output chain" in out
     out = invoke(f"qgraph {base} -c subtract:nope=1", code=1)
     assert "nope" in out
+
+
+def test_missing_files_fail_before_any_cluster_starts(repo: Path, tmp_path: Path, monkeypatch):
+    """A mistyped pipeline, graph or repository path is reported at once: no cluster is
+    started (and waited for) first."""
+    from spherex_dask.pipeline import _cluster
+
+    started: list[dict] = []
+
+    def refuse(**kwargs):
+        started.append(kwargs)
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(_cluster, "client_in_background", refuse)
+    out = invoke(f"run -p {tmp_path / 'nope.yaml'} -b {repo} -i rawexpr,calib -o x", code=1)
+    assert "nope.yaml" in out
+    out = invoke(f"run -g {tmp_path / 'nope.qgraph'} -b {repo} -o x", code=2)
+    assert "nope.qgraph" in out
+    out = invoke(f"run -p {EXAMPLE} -b {tmp_path / 'norepo'} -i rawexpr,calib -o x", code=1)
+    assert "norepo" in out
+    assert started == []
