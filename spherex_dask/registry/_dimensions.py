@@ -291,9 +291,18 @@ class DimensionStore:
         self, conn: sa.Connection, values: Mapping[str, Any], dimensions: Iterable[str] | None
     ) -> DataId:
         """Standardise a data ID, fill implied dimensions and attach records."""
+        return self._attach_all(conn, self._standardize(conn, values, dimensions), dimensions)
+
+    def _standardize(
+        self, conn: sa.Connection, values: Mapping[str, Any], dimensions: Iterable[str] | None
+    ) -> dict[str, Any]:
         resolved = self.resolve_alternates(conn, values)
-        data_id = self.universe.standardize_data_id(resolved, dimensions=dimensions)
-        out = data_id.to_dict()
+        return self.universe.standardize_data_id(resolved, dimensions=dimensions).to_dict()
+
+    def _attach_all(
+        self, conn: sa.Connection, out: dict[str, Any], dimensions: Iterable[str] | None
+    ) -> DataId:
+        """Fill implied dimensions of a standardised data ID and attach its records."""
         required = self.universe.sorted(out if dimensions is None else dimensions)
         records: dict[str, DimensionRecord] = {}
         for element in required:
@@ -303,6 +312,22 @@ class DimensionStore:
                 self._attach(conn, element, out, records)
         return DataId(out, records=records)
 
+    def prefetch_for(
+        self, conn: sa.Connection, data_ids: Iterable[Mapping[str, Any]], elements: Iterable[str]
+    ) -> None:
+        """Fetch into the cache the records of ``elements`` that these data IDs key fully, in
+        few queries (one per required-dimension prefix and 500 keys)."""
+        data_ids = list(data_ids)
+        for element in elements:
+            dims = self.layouts[element].key_dimensions
+            keys = {
+                tuple(self.universe.coerce_value(d, v[d]) for d in dims)
+                for v in data_ids
+                if all(d in v for d in dims)
+            }
+            if keys:
+                self.prefetch_records(conn, element, keys)
+
     def expand_many(
         self,
         conn: sa.Connection,
@@ -310,26 +335,12 @@ class DimensionStore:
         dimensions: Iterable[str] | None,
     ) -> list[DataId]:
         """:meth:`expand` for many data IDs, fetching the records of each element in few
-        queries first (one per required-dimension prefix and 500 keys, not one per data ID)."""
+        queries first (:meth:`prefetch_for`), not one per data ID."""
         dims = None if dimensions is None else tuple(dimensions)
-        standardized = [
-            self.universe.standardize_data_id(
-                self.resolve_alternates(conn, values), dimensions=dims
-            ).to_dict()
-            for values in items
-        ]
-        for element in self.universe.sorted({e for s in standardized for e in s}):
-            layout = self.layouts.get(element)
-            if layout is None:
-                continue
-            keys = {
-                tuple(s[d] for d in layout.key_dimensions)
-                for s in standardized
-                if all(d in s for d in layout.key_dimensions)
-            }
-            if keys:
-                self.prefetch_records(conn, element, keys)
-        return [self.expand(conn, values, dims) for values in standardized]
+        standardized = [self._standardize(conn, values, dims) for values in items]
+        elements = {e for s in standardized for e in s if e in self.layouts}
+        self.prefetch_for(conn, standardized, self.universe.sorted(elements))
+        return [self._attach_all(conn, values, dims) for values in standardized]
 
     def _attach(
         self,

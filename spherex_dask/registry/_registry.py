@@ -672,16 +672,8 @@ class Registry:
         wanted = {
             i: self._resolve_values(conn, data_ids[i]) for i, t in enumerate(spans) if t is None
         }
-        for element in self.universe.elements:
-            if not self.universe[element].temporal:
-                continue
-            dims = self._dimensions.layouts[element].key_dimensions
-            keys = {
-                tuple(self.universe.coerce_value(d, v[d]) for d in dims)
-                for v in wanted.values()
-                if all(d in v for d in dims)
-            }
-            self._dimensions.prefetch_records(conn, element, keys)
+        temporal = [e for e in self.universe.elements if self.universe[e].temporal]
+        self._dimensions.prefetch_for(conn, wanted.values(), temporal)
         for i, values in wanted.items():
             spans[i] = self._data_id_timespan(conn, values, data_ids[i])
             if spans[i] is None:
