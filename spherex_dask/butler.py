@@ -423,7 +423,7 @@ class Butler:
     ) -> list[DataId]:
         """Expanded data IDs in the order of ``datasets``: batched per dataset type; when a
         batch fails, one by one, so that the error names the file."""
-        out: list[DataId | None] = [None] * len(datasets)
+        out: dict[int, DataId] = {}
         for name, dt in types.items():
             indices = [i for i, ds in enumerate(datasets) if ds.dataset_type == name]
             try:
@@ -441,9 +441,8 @@ class Butler:
                         )
                     except SpherexDaskError as err:
                         raise IngestError(f"Cannot ingest {datasets[i].path!r}: {err}") from err
-            for i, data_id in zip(indices, expanded, strict=True):
-                out[i] = data_id
-        return [d for d in out if d is not None]
+            out.update(zip(indices, expanded, strict=True))
+        return [out[i] for i in range(len(datasets))]
 
     # -- queries (delegated) ---------------------------------------------------------------
     def query_datasets(

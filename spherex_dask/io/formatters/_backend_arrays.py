@@ -62,7 +62,23 @@ def _pick(block: np.ndarray, picks: list[Any]) -> np.ndarray:
     return block
 
 
-class ProxyBackendArray(BackendArray):
+class _BasicBackendArray(BackendArray):
+    """A backend array whose ``_getitem`` takes a tuple of ints and slices (basic indexing);
+    xarray turns other indexing into that plus numpy."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
+        )
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ProxyBackendArray(_BasicBackendArray):
     """A :class:`._fits_read.FitsArrayProxy` (or any array-like taking step-1 slices) as an
     xarray backend array supporting basic indexing (ints, slices with any step)."""
 
@@ -71,17 +87,12 @@ class ProxyBackendArray(BackendArray):
         self.shape = tuple(proxy.shape)
         self.dtype = np.dtype(proxy.dtype)
 
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
-        )
-
     def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
         spans, picks = _spans(key, self.shape)
         return _pick(self.proxy[spans], picks)
 
 
-class SpectralBackendArray(BackendArray):
+class SpectralBackendArray(_BasicBackendArray):
     """Wavelength (``plane=0``) or bandwidth (1) at detector pixels ``ys`` x ``xs``, evaluated
     from a spectral model for the pixels indexed only."""
 
@@ -96,11 +107,6 @@ class SpectralBackendArray(BackendArray):
         self.ys, self.xs, self.plane = np.asarray(ys), np.asarray(xs), plane
         self.shape = (self.ys.size, self.xs.size)
         self.dtype = np.dtype(np.float32)
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
-        )
 
     def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
         ky, kx = key

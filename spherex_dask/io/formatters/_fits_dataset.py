@@ -15,7 +15,6 @@ import os
 from collections.abc import Mapping
 from typing import Any, cast
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
@@ -67,8 +66,18 @@ def _image_planes(f: FitsFile) -> dict[str, HduInfo]:
     return planes
 
 
-def _lazy(proxy: FitsArrayProxy, chunks: tuple[int, ...], label: str, token: str) -> da.Array:
-    """A dask array over ``proxy``, named by label and the token of file, region and chunking."""
+def _lazy(
+    proxy: FitsArrayProxy,
+    chunks: tuple[int, ...],
+    label: str,
+    token: str,
+    *,
+    dask_backed: bool = True,
+) -> Any:
+    """A dask array over ``proxy``, named by label and the token of file, region and chunking;
+    without ``dask_backed``, xarray's lazy array over it (reads what is indexed)."""
+    if not dask_backed:
+        return lazy_variable_data(ProxyBackendArray(proxy))
     blocks = chunk_sizes(proxy.shape, chunks)
     return read_array(
         f"read-fits-{label}-{token}",
@@ -177,11 +186,7 @@ def open_fits(
             path, info, origin=(y0, x0), shape=(y1 - y0, x1 - x0), storage_options=storage_options
         )
         attrs = image_attrs(info, (fx0, fy0), (fx0 + x0, fy0 + y0))
-        data = (
-            _lazy(proxy, chunks, name, token)
-            if dask_backed
-            else lazy_variable_data(ProxyBackendArray(proxy))
-        )
+        data = _lazy(proxy, chunks, name, token, dask_backed=dask_backed)
         variables[name] = (SPATIAL_DIMS, data, attrs)
     if psf is not None and (component == "psf" or (not component and params.get("include_psf"))):
         variables["psf"] = _psf_variable(path, psf, token, storage_options, dask_backed)
@@ -218,9 +223,8 @@ def _psf_variable(
         if len(psf.shape) <= 3
         else tuple(f"psf_dim{i}" for i in range(len(psf.shape)))
     )
-    data = (
-        _lazy(proxy, psf.shape, "psf", token)
-        if dask_backed
-        else lazy_variable_data(ProxyBackendArray(proxy))
+    return (
+        dims,
+        _lazy(proxy, psf.shape, "psf", token, dask_backed=dask_backed),
+        psf.header.attrs(),
     )
-    return (dims, data, psf.header.attrs())

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from dask.base import tokenize
 
 from ._headers import to_jsonable
 from ._lazy_arrays import chunk_sizes, read_array
@@ -46,12 +45,6 @@ __all__ = [
 #: Group attribute of a zarr store holding the spectral model instead of pixel planes.
 SPECTRAL_ATTR = "spectral_coordinates"
 NAMES = ("wavelength", "bandwidth")
-
-
-def _plane(
-    model: ControlGrid | AstropySpectralWcs, ys: np.ndarray, xs: np.ndarray, plane: int
-) -> np.ndarray:
-    return model.evaluate_plane(ys, xs, plane)
 
 
 def lazy_spectral_coordinates(
@@ -99,7 +92,7 @@ def lazy_spectral_coordinates(
     for plane, name in enumerate(NAMES):
 
         def task(slices: tuple[slice, ...], plane: int = plane) -> tuple[Any, ...]:
-            return (_plane, model, ys[slices[0]], xs[slices[1]], plane)
+            return (model.evaluate_plane, ys[slices[0]], xs[slices[1]], plane)
 
         array = read_array(
             f"{name}-{token}",
@@ -192,9 +185,7 @@ def fold_spectral_coordinates(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars(list(NAMES)).assign_attrs({SPECTRAL_ATTR: spec})
 
 
-def add_spectral_coordinates(
-    ds: xr.Dataset, *, token: str | None = None, dask_backed: bool | None = None
-) -> xr.Dataset:
+def add_spectral_coordinates(ds: xr.Dataset, *, dask_backed: bool | None = None) -> xr.Dataset:
     """Rebuild the lazy ``wavelength``/``bandwidth`` of a Dataset read from a zarr store.
 
     A Dataset without the :data:`SPECTRAL_ATTR` attribute (or with an unusable one) is
@@ -231,9 +222,8 @@ def add_spectral_coordinates(
             break
     if dask_backed is None:
         dask_backed = any(var.chunks is not None for var in ds.data_vars.values())
-    token = token or tokenize(spec, ys, xs, chunks)
     coords = lazy_spectral_coordinates(
-        grid, ys, xs, chunks, dims=(ydim, xdim), attrs=attrs, token=token, dask_backed=dask_backed
+        grid, ys, xs, chunks, dims=(ydim, xdim), attrs=attrs, dask_backed=dask_backed
     )
     out = ds.assign_coords(coords)
     out.attrs = {k: v for k, v in ds.attrs.items() if k != SPECTRAL_ATTR}

@@ -15,7 +15,7 @@ from ...errors import FileMissingError, FormatterError, SpherexDaskError
 from .._fs import path_exists, staged_output
 from ._headers import to_jsonable
 from ._regions import default_chunks, parse_bbox, parse_chunks
-from ._spectral_coords import SPECTRAL_ATTR, add_spectral_coordinates, fold_spectral_coordinates
+from ._spectral_coords import add_spectral_coordinates, fold_spectral_coordinates
 from ._zarr_write import can_write_direct, write_direct
 
 __all__ = ["list_zarr_components", "open_zarr_dataset", "write_zarr_dataset"]
@@ -26,8 +26,11 @@ logger = logging.getLogger(__name__)
 _LOAD_LIMIT = 512 * 2**20
 
 
-def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = None) -> xr.Dataset:
-    """Open the store lazily, with the ``wavelength``/``bandwidth`` its attrs describe."""
+def _open(
+    path: str, storage_options: Mapping[str, Any] | None, *, dask_backed: bool = True
+) -> xr.Dataset:
+    """Open the store lazily (dask arrays, or xarray's lazy arrays without ``dask_backed``),
+    with the ``wavelength``/``bandwidth`` its attrs describe."""
     if not path_exists(path, storage_options):
         raise FileMissingError(f"zarr store {path!r} does not exist.")
     try:
@@ -35,16 +38,14 @@ def _open(path: str, storage_options: Mapping[str, Any] | None, chunks: Any = No
             path,
             zarr_format=3,
             consolidated=None,
-            chunks=None if chunks is False else (chunks if chunks is not None else {}),
+            chunks={} if dask_backed else None,
             storage_options=dict(storage_options) if storage_options else None,
         )
     except SpherexDaskError:
         raise
     except Exception as err:  # zarr/xarray raise many types for a broken store
         raise FormatterError(f"Cannot read zarr store {path!r}: {err}") from err
-    if SPECTRAL_ATTR in ds.attrs:
-        ds = add_spectral_coordinates(ds)
-    return ds
+    return add_spectral_coordinates(ds)
 
 
 def list_zarr_components(
@@ -72,10 +73,10 @@ def open_zarr_dataset(
 ) -> xr.Dataset | xr.DataArray:
     """Open lazily, then select the ``bbox`` (array pixels) and rechunk as asked."""
     params = dict(parameters or {})
-    no_dask = params.get("chunks") is False  # read on access, without dask
-    if no_dask:
+    dask_backed = params.get("chunks") is not False  # False: read on access, without dask
+    if not dask_backed:
         params.pop("chunks")
-    ds = _open(path, storage_options, chunks=False if no_dask else None)
+    ds = _open(path, storage_options, dask_backed=dask_backed)
     dims = _spatial_dims(ds)
     if (params.get("bbox") is not None or params.get("chunks") is not None) and dims is None:
         raise FormatterError(f"zarr store {path!r} has no 2-D variable to apply bbox/chunks to.")
