@@ -295,11 +295,15 @@ class TreeSampler:
         while not self._stop.is_set():
             try:
                 self.main = max(self.main, self.process.memory_info().rss / 2**20)
-                for child in self.process.children(recursive=True):
-                    rss = child.memory_info().rss / 2**20
-                    self.children[child.pid] = max(self.children.get(child.pid, 0.0), rss)
+                children = self.process.children(recursive=True)
             except psutil.Error:
-                pass
+                children = []
+            for child in children:  # one that exits while sampled must not hide the others
+                try:
+                    rss = child.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.children[child.pid] = max(self.children.get(child.pid, 0.0), rss)
             self._stop.wait(self.interval)
 
     def stop(self) -> None:

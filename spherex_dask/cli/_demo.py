@@ -34,12 +34,15 @@ def demo(directory: str, exposures: int, detectors: str, size: int, seed: int, w
     DIRECTORY/incoming. The pipeline runs on a local Dask cluster and every output is checked
     against raw - dark.
     """
-    from ..demo import next_steps, run_demo
-
     if (Path(directory) / "butler.yaml").exists():
         raise click.ClickException(
             f"{directory} already holds a repository; remove it or choose another directory."
         )
+    from ..pipeline._forkserver import start_worker_forkserver
+
+    start_worker_forkserver()  # workers are forked from it, see run
+    from ..demo import next_steps, run_demo
+
     result = run_demo(directory, exposures=exposures, detectors=_detectors(detectors), size=size,
                       seed=seed, workers=workers, progress=progress, echo=click.echo)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())

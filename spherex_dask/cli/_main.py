@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 
@@ -73,4 +74,11 @@ def cli(log_level: str) -> None:
 
 def main() -> None:
     """Entry point of the ``spherex-dask`` console script."""
-    cli(prog_name="spherex-dask")
+    try:
+        cli(prog_name="spherex-dask")
+    finally:
+        # The command has closed what it opened; nothing it made is used again. Exempting
+        # its objects from the garbage collector's passes at interpreter exit saves about
+        # 0.5 s after a pipeline run (hundreds of thousands of objects of numpy, xarray,
+        # dask and distributed).
+        gc.freeze()

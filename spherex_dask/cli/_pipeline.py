@@ -255,12 +255,17 @@ def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None
     """
     from contextlib import ExitStack
 
-    from ..pipeline._cluster import client_in_background
-
     if (pipeline_path is None) == (qgraph_file is None):
         raise click.UsageError("Give exactly one of -p PIPELINE and -g QGRAPH.")
     if opts["prune_replaced"] and not opts["replace_run"]:
         raise click.UsageError("--prune-replaced needs --replace-run.")
+    named_files_exist = _named_files_exist(opts["repo"], pipeline_path, qgraph_file)
+    if named_files_exist and opts["scheduler"] is None and opts["cluster"] == "local":
+        from ..pipeline._forkserver import start_worker_forkserver
+
+        start_worker_forkserver()  # before the imports below, to overlap with them
+    from ..pipeline._cluster import client_in_background
+
     # The cluster starts while the graph is built (it is closed if the graph cannot run),
     # unless a file named on the command line is missing: that error comes at once.
     cluster_options = {
@@ -271,7 +276,7 @@ def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None
     with ExitStack() as stack:
         get_client = (
             stack.enter_context(client_in_background(**cluster_options))
-            if _named_files_exist(opts["repo"], pipeline_path, qgraph_file)
+            if named_files_exist
             else None
         )
         from ..butler import Butler

@@ -30,6 +30,7 @@ import distributed
 from dask.system import CPU_COUNT
 
 from ..errors import ConfigError
+from ._forkserver import server_started
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -234,6 +235,8 @@ def _local_client(
 ) -> distributed.Client:
     if n_workers is None:
         n_workers = min(CPU_COUNT, 4)
+    if server_started() and hasattr(distributed.utils, "_forkserver_preload_set"):
+        distributed.utils._forkserver_preload_set = True  # see server_started
     with _port_fallback_allowed():
         cluster = distributed.LocalCluster(
             n_workers=n_workers,

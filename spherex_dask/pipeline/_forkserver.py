@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Start local Dask workers from a warm fork server instead of fresh interpreters.
+
+A local worker spawned the default way (``multiprocessing`` "spawn") starts a new interpreter
+that imports distributed, numpy, dask.array, xarray and the formatters: about 1.5 s of CPU
+each, paid by every worker at once on the cores the command itself needs. The CLI instead
+starts ``multiprocessing``'s fork server first thing, before its own imports. The server
+imports those libraries once, in parallel with the command, and every worker is then forked
+from it, ready. The server is a single-threaded process of its own, so forking from it is
+safe (unlike forking the command, which runs threads).
+
+Only commands that start a local cluster call :func:`start_worker_forkserver`; library users
+(``make_client`` in a notebook) keep distributed's configured start method. This module
+imports nothing heavy: it runs before the command's own imports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["METHOD_KEY", "server_started", "start_worker_forkserver"]
+
+logger = logging.getLogger(__name__)
+
+#: The dask configuration key choosing how local worker processes are started.
+METHOD_KEY = "distributed.worker.multiprocessing-method"
+
+#: Modules the server imports before it forks any worker (see ``_warmup``).
+PRELOAD = ("distributed", "spherex_dask.pipeline._warmup")
+
+_started = False
+
+
+def start_worker_forkserver() -> bool:
+    """Start the fork server local workers are made from, and make local clusters use it.
+
+    Does nothing (and returns ``False``) when the platform has no fork server, or when the
+    worker start method is configured explicitly (``distributed.worker.multiprocessing-method``
+    in a dask config file or ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD``): that choice
+    is kept. Must run before ``distributed`` is imported, so that an explicit setting can be
+    told from distributed's default.
+
+    The server is started with distributed's ``distributed.nanny.pre-spawn-environ``
+    variables (``MALLOC_TRIM_THRESHOLD_``, ``OMP_NUM_THREADS``...) set, as distributed's nanny
+    sets them before spawning a worker, so that forked workers start with them too.
+
+    Returns
+    -------
+    started : `bool`
+        Whether local workers will be forked from the server.
+    """
+    import dask.config
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    if dask.config.get(METHOD_KEY, None) is not None:  # set by the user, not a default
+        logger.debug("Keeping the configured worker start method %r", dask.config.get(METHOD_KEY))
+        return False
+    _load_distributed_defaults()
+    os.environ.update(_pre_spawn_environ(dask.config.get("distributed.nanny.pre-spawn-environ")))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    multiprocessing.forkserver.ensure_running()
+    dask.config.set({METHOD_KEY: "forkserver"})
+    global _started
+    _started = True
+    logger.debug("Local workers will be forked from server process (preloading %s)", PRELOAD)
+    return True
+
+
+def _load_distributed_defaults() -> None:
+    """Merge distributed's default configuration into dask's without importing distributed."""
+    import dask.config
+    import yaml
+
+    spec = importlib.util.find_spec("distributed")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    path = Path(next(iter(spec.submodule_search_locations))) / "distributed.yaml"
+    if path.exists():
+        dask.config.update_defaults(yaml.safe_load(path.read_text()))
+
+
+def _pre_spawn_environ(config: Any) -> dict[str, str]:
+    """Variables to set before starting worker processes, as ``distributed.nanny.Nanny`` does.
+
+    For each configured variable, a value already in the environment wins; ``None`` sets
+    nothing. ``PYTHONHASHSEED`` is 6640 unless configured (and not 0), so that every worker
+    hashes alike.
+    """
+    env = {
+        str(k): os.environ.get(str(k), str(v))
+        for k, v in dict(config or {}).items()
+        if v is not None
+    }
+    if env.get("PYTHONHASHSEED") in (None, "0"):
+        env["PYTHONHASHSEED"] = "6640"
+    return env
+
+
+def server_started() -> bool:
+    """Whether :func:`start_worker_forkserver` started the server in this process.
+
+    When it did, ``distributed`` need not choose the server's preload modules: its first
+    forkserver context would otherwise import its required and optional packages (pandas
+    among them) into this process just to list them, about 0.3 s and 70 MB here. The
+    local-cluster helper marks that choice as made (``distributed.utils``'s
+    ``_forkserver_preload_set``; nothing happens if a later distributed drops it).
+    """
+    return _started

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Local workers forked from a warm server (``spherex_dask.pipeline._forkserver``).
+
+Each case runs in a fresh interpreter: the server must start before ``distributed`` is
+imported, and the start method it sets is process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from spherex_dask.pipeline._forkserver import _pre_spawn_environ
+
+PROBE = """
+import json, os, signal, sys, time
+from spherex_dask.pipeline._forkserver import start_worker_forkserver
+
+started = start_worker_forkserver()
+from spherex_dask.pipeline import make_client
+
+def probe():
+    import os, sys
+    keys = ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+    return {"pid": os.getpid(), "ppid": os.getppid(), "xarray": "xarray" in sys.modules,
+            "env": {k: os.environ.get(k) for k in keys}}
+
+with make_client(n_workers=1) as client:
+    (first,) = client.run(probe).values()
+    os.kill(first["pid"], signal.SIGKILL)  # the nanny must start a new worker
+    deadline = time.monotonic() + 60
+    while True:
+        infos = list(client.run(probe, on_error="ignore").values())
+        if infos and infos[0]["pid"] != first["pid"]:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("the killed worker was not restarted")
+        time.sleep(0.2)
+    total = client.submit(sum, [1, 2, 3]).result()
+print(json.dumps({"started": started, "client": os.getpid(), "first": first,
+                  "second": infos[0], "total": total}))
+"""
+
+
+def _probe(**env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
+    out = _probe()
+    assert out["started"] is True
+    first, second = out["first"], out["second"]
+    # Forked by the server, not by the client process that hosts the nanny.
+    assert first["ppid"] != out["client"]
+    assert second["ppid"] == first["ppid"]
+    assert first["xarray"]  # preloaded by the server
+    assert second["xarray"]
+    # distributed's pre-spawn environment reaches forked workers too.
+    assert first["env"] == {
+        "OMP_NUM_THREADS": "1",
+        "MALLOC_TRIM_THRESHOLD_": "65536",
+        "PYTHONHASHSEED": "6640",
+    }
+    assert out["total"] == 6
+
+
+def test_an_explicit_start_method_is_kept():
+    out = _probe(DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD="spawn")
+    assert out["started"] is False
+    assert out["first"]["ppid"] == out["client"]  # spawned by the nanny in the client process
+    assert out["total"] == 6
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "expected"),
+    [
+        ({"OMP_NUM_THREADS": 1}, {}, {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "6640"}),
+        # A configured variable already set in the environment keeps its value.
+        (
+            {"OMP_NUM_THREADS": 1},
+            {"OMP_NUM_THREADS": "4"},
+            {"OMP_NUM_THREADS": "4", "PYTHONHASHSEED": "6640"},
+        ),
+        # None in the configuration sets nothing.
+        ({"MKL_NUM_THREADS": None}, {}, {"PYTHONHASHSEED": "6640"}),
+        # A configured hash seed is kept, unless it is 0 (random), as distributed's nanny does.
+        ({"PYTHONHASHSEED": 12}, {}, {"PYTHONHASHSEED": "12"}),
+        ({"PYTHONHASHSEED": 0}, {}, {"PYTHONHASHSEED": "6640"}),
+    ],
+)
+def test_pre_spawn_environ_follows_the_nanny(monkeypatch, config, environ, expected):
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    assert _pre_spawn_environ(config) == expected
