@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -133,24 +134,23 @@ def plan_ingest(
 def run_ingest(
     store: FileDatastore, plans: Sequence[IngestPlan], mode: str
 ) -> list[DatasetLocation]:
-    """Transfer every planned file, or none: a failure undoes the transfers already made."""
-    done: list[tuple[IngestPlan, str]] = []
-    for plan in plans:
-        try:
-            used = transfer(
-                plan.source,
-                plan.final,
-                mode,
-                storage_options=store.storage_options,
-                fsync=store.fsync,
-            )
-        except Exception as err:
-            _undo(store, done)
-            raise IngestError(
-                f"Ingest failed on {_describe(plan.source, plan.ref)}: {err}. "
-                f"The {len(done)} transfer(s) already made were undone; nothing was ingested."
-            ) from err
-        done.append((plan, used))
+    """Transfer every planned file, or none: a failure undoes the transfers already made.
+
+    Into a local datastore, files are transferred on :data:`TRANSFER_THREADS` threads: links,
+    copies and fsyncs wait on the file system, not on the CPU. After a failure no further
+    transfer starts; those under way finish and are undone with the others.
+    """
+    done, failure = _transfer_all(store, plans, mode)
+    if failure is not None:
+        plan, err = failure
+        _undo(store, done)
+        if not isinstance(err, Exception):  # KeyboardInterrupt, SystemExit: undone, re-raised
+            raise err
+        raise IngestError(
+            f"Ingest failed on {_describe(plan.source, plan.ref)}: {err}. "
+            f"The {len(done)} transfer(s) already made were undone; nothing was ingested."
+        ) from err
+    for plan, used in done:
         if used == "move":
             store._moved[plan.final] = plan.source
     logger.debug("Ingested %d file(s) by %s", len(plans), mode)
@@ -164,6 +164,48 @@ def run_ingest(
         )
         for p in plans
     ]
+
+
+#: Threads transferring files into a local datastore.
+TRANSFER_THREADS = 4
+
+
+def _transfer_all(
+    store: FileDatastore, plans: Sequence[IngestPlan], mode: str
+) -> tuple[list[tuple[IngestPlan, str]], tuple[IngestPlan, BaseException] | None]:
+    """The transfers made (with the mode used) and the first failure, if any (plan order)."""
+
+    def one(plan: IngestPlan) -> str:
+        return transfer(
+            plan.source, plan.final, mode, storage_options=store.storage_options, fsync=store.fsync
+        )
+
+    done: list[tuple[IngestPlan, str]] = []
+    if not store.is_local or len(plans) < 2 or mode == "direct":
+        for plan in plans:
+            try:
+                done.append((plan, one(plan)))
+            except BaseException as err:
+                return done, (plan, err)
+        return done, None
+    failure: tuple[IngestPlan, BaseException] | None = None
+    with ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="spherex-dask-ingest") as pool:
+        futures = [pool.submit(one, plan) for plan in plans]
+        try:
+            for plan, future in zip(plans, futures, strict=True):
+                error = future.exception()
+                if error is not None:
+                    failure = (plan, error)
+                    break
+        except BaseException as err:  # interrupted while waiting
+            failure = (plans[0], err)
+        if failure is not None:
+            for future in futures:
+                future.cancel()  # those not started never run; the pool waits for the others
+    for plan, future in zip(plans, futures, strict=True):
+        if future.done() and not future.cancelled() and future.exception() is None:
+            done.append((plan, future.result()))
+    return done, failure
 
 
 def _undo(store: FileDatastore, done: list[tuple[IngestPlan, str]]) -> None:

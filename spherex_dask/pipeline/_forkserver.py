@@ -55,8 +55,11 @@ def start_worker_forkserver() -> bool:
     started : `bool`
         Whether local workers will be forked from the server.
     """
+    global _started
     import dask.config
 
+    if _started:
+        return True
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     if dask.config.get(METHOD_KEY, None) is not None:  # set by the user, not a default
@@ -68,7 +71,6 @@ def start_worker_forkserver() -> bool:
     context.set_forkserver_preload(list(PRELOAD))
     multiprocessing.forkserver.ensure_running()
     dask.config.set({METHOD_KEY: "forkserver"})
-    global _started
     _started = True
     logger.debug("Local workers will be forked from server process (preloading %s)", PRELOAD)
     return True

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -259,11 +260,9 @@ def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> Non
 
     sources = [_level2_file(tmp_path, f"f{i}.fits", seed=i)[0] for i in range(3)]
     real = ingest_module.transfer
-    calls = []
 
     def flaky(source, final, mode, **kwargs):
-        calls.append(source)
-        if len(calls) == 3:
+        if source.endswith("f2.fits"):
             raise OSError("network gone")
         return real(source, final, mode, **kwargs)
 
@@ -275,6 +274,37 @@ def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> Non
         store.prepare_ingest(items, transfer="move")
     assert all(os.path.exists(s) for s in sources)
     assert _files(Path(store.root)) == []
+
+
+@pytest.mark.parametrize("mode", ["copy", "move", "symlink"])
+def test_parallel_ingest_failure_undoes_every_transfer(store, tmp_path, monkeypatch, mode):
+    """Many files go on several threads; one failing leaves neither files nor links behind."""
+    import spherex_dask.io._ingest as ingest_module
+
+    source, _ = _level2_file(tmp_path, "template.fits")
+    sources = []
+    for i in range(24):
+        path = tmp_path / "incoming" / f"g{i}.fits"
+        shutil.copyfile(source, path)
+        sources.append(str(path))
+    real = ingest_module.transfer
+
+    def flaky(src, final, how, **kwargs):
+        if src.endswith("g17.fits"):
+            raise OSError("disk full")
+        return real(src, final, how, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "transfer", flaky)
+    items = [(s, raw_ref(i + 1, 1)) for i, s in enumerate(sources)]
+    with pytest.raises(IngestError, match=r"g17.fits.*disk full.*already made were undone"):
+        store.prepare_ingest(items, transfer=mode)
+    assert all(os.path.exists(s) for s in sources)
+    assert not os.path.exists(store.root) or _files(Path(store.root)) == []
+    # Without the failure, all of them are ingested.
+    monkeypatch.setattr(ingest_module, "transfer", real)
+    locations = store.prepare_ingest(items, transfer=mode)
+    assert [loc.dataset_id for loc in locations] == [ref.id for _, ref in items]
+    assert len(_files(Path(store.root))) == len(sources)
 
 
 @pytest.mark.parametrize("mode", ["copy", "move", "symlink", "direct"])

@@ -21,6 +21,7 @@ import json, os, signal, sys, time
 from spherex_dask.pipeline._forkserver import start_worker_forkserver
 
 started = start_worker_forkserver()
+again = start_worker_forkserver()  # idempotent
 from spherex_dask.pipeline import make_client
 
 def probe():
@@ -41,7 +42,7 @@ with make_client(n_workers=1) as client:
             raise SystemExit("the killed worker was not restarted")
         time.sleep(0.2)
     total = client.submit(sum, [1, 2, 3]).result()
-print(json.dumps({"started": started, "client": os.getpid(), "first": first,
+print(json.dumps({"started": started, "again": again, "client": os.getpid(), "first": first,
                   "second": infos[0], "total": total}))
 """
 
@@ -62,6 +63,7 @@ def _probe(**env: str) -> dict:
 def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
     out = _probe()
     assert out["started"] is True
+    assert out["again"] is True
     first, second = out["first"], out["second"]
     # Forked by the server, not by the client process that hosts the nanny.
     assert first["ppid"] != out["client"]
@@ -80,6 +82,7 @@ def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
 def test_an_explicit_start_method_is_kept():
     out = _probe(DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD="spawn")
     assert out["started"] is False
+    assert out["again"] is False
     assert out["first"]["ppid"] == out["client"]  # spawned by the nanny in the client process
     assert out["total"] == 6
 
