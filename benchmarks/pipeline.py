@@ -13,10 +13,12 @@ graphs for the runs -- is never timed; the page cache is warm for every reader):
 
    - as the whole ``spherex-dask run -p ... -b REPO -i rawexpr,calib -o OUT -j 2 --no-progress
      --register-dataset-types`` command (a subprocess: interpreter start, imports, graph build,
-     cluster start, run, registration, cluster shutdown), and the full pipeline (subtract +
-     stack) the same way as a reference;
+     cluster start, run, registration, cluster shutdown; the command forks its workers from a
+     server that imports their libraries while the command starts), and the full pipeline
+     (subtract + stack) the same way as a reference;
    - as the library call ``run_quantum_graph`` alone (graph built and cluster started
-     beforehand; the cluster start is reported on its own row);
+     beforehand, with distributed's default spawned workers; the cluster start is reported on
+     its own row);
 
    against a hand-written loop doing the same reads (``fits.getdata`` of the raw IMAGE, FLAGS,
    VARIANCE and the dark IMAGE, VARIANCE), subtractions (image - dark, variance + dark

@@ -355,6 +355,10 @@ class Butler:
     ) -> list[DatasetRef]:
         """Register existing files, all or nothing.
 
+        Every file is checked before any is transferred; into a local datastore, files are then
+        transferred on a few threads (links, copies and fsyncs wait on the disk). If one
+        transfer or the registry insert fails, the transfers made are undone.
+
         Parameters
         ----------
         *datasets
