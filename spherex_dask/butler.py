@@ -355,9 +355,9 @@ class Butler:
     ) -> list[DatasetRef]:
         """Register existing files, all or nothing.
 
-        Every file is checked before any is transferred; into a local datastore, files are then
-        transferred on a few threads (links, copies and fsyncs wait on the disk). If one
-        transfer or the registry insert fails, the transfers made are undone.
+        Every file is checked before any is transferred; copies into a local datastore then run
+        on a few threads (they wait on the disk). If one transfer or the registry insert fails,
+        the transfers made are undone.
 
         Parameters
         ----------

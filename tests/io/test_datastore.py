@@ -277,8 +277,8 @@ def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> Non
 
 
 @pytest.mark.parametrize("mode", ["copy", "move", "symlink"])
-def test_parallel_ingest_failure_undoes_every_transfer(store, tmp_path, monkeypatch, mode):
-    """Many files go on several threads; one failing leaves neither files nor links behind."""
+def test_ingest_failure_in_the_middle_undoes_every_transfer(store, tmp_path, monkeypatch, mode):
+    """One of many files failing (copies run on threads) leaves neither files nor links behind."""
     import spherex_dask.io._ingest as ingest_module
 
     source, _ = _level2_file(tmp_path, "template.fits")
