@@ -7,9 +7,9 @@ first use, so that ``spherex-dask --help`` and registry-only scripts start fast 
 Python's SPEC 1 lazy loading, with the names spelled out here rather than generated).
 """
 
-import importlib as _importlib
 import typing as _typing
 
+from ._lazy import lazy_exports as _lazy_exports
 from .dimensions import DimensionUniverse
 from .errors import SpherexDaskError
 from .types import CollectionType, DataId, DatasetRef, DatasetType, Timespan
@@ -48,14 +48,4 @@ __all__ = [
     "__version__",
 ]
 
-
-def __getattr__(name: str) -> _typing.Any:
-    if name in _LAZY:
-        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'spherex_dask' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

@@ -7,8 +7,9 @@ importing one submodule -- ``tasks`` on a worker, ``_forkserver`` before the CLI
 imports -- does not import ``distributed`` and the rest.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from .._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from ._builder import build_quantum_graph
@@ -84,14 +85,4 @@ __all__ = [
     "run_quantum_graph",
 ]
 
-
-def __getattr__(name: str) -> _typing.Any:
-    if name in _LAZY:
-        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'spherex_dask.pipeline' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
