@@ -25,6 +25,14 @@ class LocationStore:
     def __init__(self, db: Database, datasets: DatasetStore) -> None:
         self._db = db
         self._datasets = datasets
+        table = db.tables.dataset_location
+        # Built once: ``get`` of one dataset is on every ``Butler.get``, and building the
+        # statement cost as much as running it.
+        self._select_by_ids = (
+            sa.select(table)
+            .where(table.c.dataset_id.in_(sa.bindparam("ids", expanding=True)))
+            .order_by(table.c.dataset_id, table.c.component)
+        )
 
     @staticmethod
     def _row(location: DatasetLocation) -> dict[str, object]:
@@ -88,15 +96,9 @@ class LocationStore:
         self, conn: sa.Connection, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[DatasetLocation]]:
         """Location records by dataset id; every requested id is a key."""
-        table = self._db.tables.dataset_location
         out: dict[uuid.UUID, list[DatasetLocation]] = {i: [] for i in ids}
         for chunk in chunked(list(out)):
-            stmt = (
-                sa.select(table)
-                .where(table.c.dataset_id.in_(chunk))
-                .order_by(table.c.dataset_id, table.c.component)
-            )
-            for row in conn.execute(stmt):
+            for row in conn.execute(self._select_by_ids, {"ids": chunk}):
                 out[row.dataset_id].append(self._location(row))
         return out
 

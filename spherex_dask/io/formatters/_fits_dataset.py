@@ -9,6 +9,7 @@ spectral model.
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 import os
@@ -18,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from xarray.indexes import PandasIndex
 
 from ...errors import FormatterError
 from .._fs import is_local, local_path
@@ -85,6 +87,16 @@ def _lazy(
         proxy.dtype,
         lambda slices: (operator.getitem, proxy, slices),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _pixel_index(dim: str, start: int, stop: int) -> PandasIndex:
+    """The index of detector pixels ``start:stop`` along ``dim``, shared by every file read.
+
+    Indexes are immutable, and building the two of each file was a third of opening it; the
+    coordinate variables made from them are new for each dataset.
+    """
+    return PandasIndex(np.arange(start, stop), dim)
 
 
 def _identity(path: str) -> tuple[Any, ...]:
@@ -173,9 +185,10 @@ def open_fits(
         default=plane_chunks,
     )
     fx0, fy0 = file_origin(first.header)
-    ys, xs = np.arange(fy0 + y0, fy0 + y1), np.arange(fx0 + x0, fx0 + x1)
+    y_index, x_index = _pixel_index("y", fy0 + y0, fy0 + y1), _pixel_index("x", fx0 + x0, fx0 + x1)
+    ys, xs = np.asarray(y_index.index), np.asarray(x_index.index)
     token = tokenize(_identity(path), region, chunks)
-    coords: dict[str, Any] = {"y": ys, "x": xs}
+    coords: dict[str, Any] = {**y_index.create_variables(), **x_index.create_variables()}
     coords.update(_spectral_coords(f, planes, ys, xs, chunks, token, dask_backed=dask_backed))
     psf = f.images.get(PSF_EXTNAME)
     _check_component(path, component, [*planes, *(["psf"] if psf else []), *list(coords)[2:]])
@@ -190,7 +203,11 @@ def open_fits(
         variables[name] = (SPATIAL_DIMS, data, attrs)
     if psf is not None and (component == "psf" or (not component and params.get("include_psf"))):
         variables["psf"] = _psf_variable(path, psf, token, storage_options, dask_backed)
-    ds = xr.Dataset(variables, coords=coords, attrs=f.primary.attrs())
+    ds = xr.Dataset(
+        variables,
+        coords=xr.Coordinates(coords, indexes={"y": y_index, "x": x_index}),
+        attrs=f.primary.attrs(),
+    )
     ds.encoding["source"] = path
     if component is None:
         return ds
