@@ -127,6 +127,24 @@ def test_bbox_reads_region(level2) -> None:
     np.testing.assert_allclose(sky, quiet_wcs(full["image"].attrs).pixel_to_world_values(5, 10))
 
 
+def test_opened_files_share_pixel_indexes_but_not_coordinates(level2) -> None:
+    """Reads reuse one immutable index per pixel range; each dataset has its own coordinates."""
+    path, arrays = level2()
+    fmt = FitsImageFormatter()
+    first, second = fmt.read(path), fmt.read(path, parameters={"chunks": False})
+    assert first.indexes["x"] is second.indexes["x"]
+    first.x.attrs["units"] = "pixel"
+    first["y"] = first.y + 100
+    assert second.x.attrs == {}
+    assert fmt.read(path).y.values[0] == 0
+    assert second.y.values[0] == 0
+    cut = fmt.read(path, parameters={"bbox": (10, 20, 5, 30)})
+    assert list(cut.indexes["x"][:2]) == [5, 6]
+    np.testing.assert_array_equal(
+        second.sel(x=slice(5, 7), y=3)["image"].values, arrays["IMAGE"][3, 5:8]
+    )
+
+
 def test_bbox_errors_name_file(level2) -> None:
     """A box outside the image or of unknown form is a FormatterError naming the file."""
     path, _ = level2()
