@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigError
@@ -324,7 +324,7 @@ class Database:
         """
         if self.is_sqlite:
             return column.in_(values)
-        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+        return column == sa.any_(sa.literal(list(values), _postgresql().ARRAY(column.type)))
 
     def key_table(
         self, columns: Sequence[sa.Column[Any]], rows: Sequence[tuple[Any, ...]], name: str = "k"
@@ -361,7 +361,7 @@ class Database:
             # the JSON document for every row of the other table.
             return sa.select(*values).select_from(each).cte(name).prefix_with("MATERIALIZED")
         arrays = [
-            sa.literal([r[i] for r in rows], postgresql.ARRAY(c.type))
+            sa.literal([r[i] for r in rows], _postgresql().ARRAY(c.type))
             for i, c in enumerate(columns)
         ]
         unnest = sa.func.unnest(*arrays).table_valued(*[sa.column(c.name, c.type) for c in columns])
@@ -374,5 +374,15 @@ class Database:
 
     def insert_ignore(self, table: sa.Table, *, index_elements: list[str] | None = None) -> Any:
         """``INSERT ... ON CONFLICT DO NOTHING`` for this backend."""
-        insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        insert = sqlite.insert if self.is_sqlite else _postgresql().insert
         return insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def _postgresql() -> Any:
+    """SQLAlchemy's PostgreSQL dialect module, imported on first use.
+
+    Commands on a SQLite registry never need it; importing it costs them about 50 ms.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql
