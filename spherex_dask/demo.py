@@ -160,9 +160,9 @@ def run_demo(
             f"4. Built the quantum graph: {len(graph)} quanta ({per_task}), {len(graph.skipped)} skipped"
         )
 
-        apply_outputs(butler.registry, plan)
         t0 = time.perf_counter()
         client = get_client()
+        apply_outputs(butler.registry, plan)  # once a cluster is there to fill them
         echo(
             f"5. Running on a local Dask cluster of {workers} processes; dashboard: "
             f"{dashboard_link(client) or '(none)'}"

@@ -327,10 +327,12 @@ def _execute(
         register_dataset_types=opts["register_dataset_types"],
         output_format=opts["output_format"],
     )
+    # The output collections are made once a cluster is there to fill them: a cluster that
+    # cannot start leaves the repository as it was.
+    client = get_client()
     apply_outputs(butler.registry, plan)
     if plan.chain:
         click.echo(f"Output collection {plan.chain} -> {', '.join(plan.chain_members)}")
-    client = get_client()
     click.echo(f"Dask dashboard: {dashboard_link(client) or '(none)'}")
     summary = run_quantum_graph(
         graph,

@@ -162,6 +162,26 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "nope" in out
 
 
+def test_unreachable_scheduler_leaves_the_repository_unchanged(repo: Path, monkeypatch):
+    """A cluster that cannot be reached fails the run before any output collection is made."""
+    import socket
+
+    from spherex_dask.pipeline import _cluster
+
+    monkeypatch.setattr(_cluster, "SCHEDULER_TIMEOUT", 0.5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there
+    before = invoke(f"query-collections {repo}")
+    out = invoke(
+        f"run -p {EXAMPLE} -b {repo} -i rawexpr,calib -o x --register-dataset-types "
+        f"--scheduler {address} --no-progress",
+        code=1,
+    )
+    assert "Could not reach the Dask scheduler" in out
+    assert invoke(f"query-collections {repo}") == before
+
+
 def test_missing_files_fail_before_any_cluster_starts(repo: Path, tmp_path: Path, monkeypatch):
     """A mistyped pipeline, graph or repository path is reported at once: no cluster is
     started (and waited for) first."""
