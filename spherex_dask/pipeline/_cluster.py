@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import distributed
 from dask.system import CPU_COUNT
+from distributed.gc import disable_gc_diagnosis, enable_gc_diagnosis
 
 from ..errors import ConfigError
 from ._forkserver import server_started
@@ -167,6 +168,11 @@ def client_in_background(**kwargs: Any) -> Iterator[Callable[[], distributed.Cli
         except BaseException as err:  # handed to the waiting thread
             future.set_exception(err)
 
+    # A local scheduler turns on distributed's GC diagnosis (a gc callback) as it starts. Done
+    # from the cluster thread, that can land in the middle of a collection running in this
+    # one: the callback then sees a "stop" without its "start" and an AssertionError is
+    # printed. Turned on here first, the scheduler only counts itself as one more user.
+    enable_gc_diagnosis()
     thread = threading.Thread(target=start, name="spherex-dask-cluster-start", daemon=True)
     thread.start()
     waited = False
@@ -187,6 +193,7 @@ def client_in_background(**kwargs: Any) -> Iterator[Callable[[], distributed.Cli
                 client.close()
         elif not waited:
             logger.warning("The Dask cluster started for this run failed to start: %s", error)
+        disable_gc_diagnosis()
 
 
 def make_jobqueue_cluster(cluster: str, **kwargs: Any) -> JobQueueCluster:
