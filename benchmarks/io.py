@@ -28,11 +28,12 @@ It prints:
    before each read (needs root).
 
 Every timed ingest starts after ``os.sync()``, so that none pays for the writeback of the
-files an earlier step wrote. In the table, ``ratio`` is always framework time / baseline time: 1.0 is as fast as the
-baseline, 3.0 three times slower. Setup (simulating the files, creating repositories) is
-never timed. Small files are made by simulating one 16 x 16 exposure per detector and
-rewriting its primary-header exposure cards for each further exposure (simulating 10,000 files
-takes minutes); the IMAGE header and WCS keep the first exposure's values.
+files an earlier step wrote. In the table, ``ratio`` is always framework time / baseline
+time: 1.0 is as fast as the baseline, 3.0 three times slower. Setup (simulating the files,
+creating repositories) is never timed. Small files are made by simulating one 16 x 16
+exposure per detector and rewriting its primary-header exposure cards for each further
+exposure (simulating 10,000 files takes minutes); the IMAGE header and WCS keep the first
+exposure's values.
 """
 
 from __future__ import annotations

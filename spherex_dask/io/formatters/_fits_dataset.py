@@ -187,7 +187,8 @@ def open_fits(
     fx0, fy0 = file_origin(first.header)
     y_index, x_index = _pixel_index("y", fy0 + y0, fy0 + y1), _pixel_index("x", fx0 + x0, fx0 + x1)
     ys, xs = np.asarray(y_index.index), np.asarray(x_index.index)
-    token = tokenize(_identity(path), region, chunks)
+    # The token names dask tasks only: a read without dask skips the stat and the hashing.
+    token = tokenize(_identity(path), region, chunks) if dask_backed else ""
     coords: dict[str, Any] = {**y_index.create_variables(), **x_index.create_variables()}
     coords.update(_spectral_coords(f, planes, ys, xs, chunks, token, dask_backed=dask_backed))
     psf = f.images.get(PSF_EXTNAME)
