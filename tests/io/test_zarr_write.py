@@ -127,3 +127,35 @@ def test_chunks_near_the_fill_value_round_trip(tmp_path) -> None:
     np.testing.assert_array_equal(back["phase"].values.imag, 0.0)
     np.testing.assert_array_equal(back["image"].values, image)
     assert len(list((store / "image" / "c").rglob("*"))) == 1 + 1  # one row of chunks kept
+
+
+def test_load_for_writing_computes_in_one_pass_without_copying_one_chunk_results() -> None:
+    import dask
+    import dask.array as da
+
+    from spherex_dask.io.formatters._zarr_io import load_for_writing
+
+    made = np.arange(48.0).reshape(6, 8)
+    one = da.from_delayed(dask.delayed(lambda: made)(), (6, 8), made.dtype)  # one chunk
+    many = da.from_array(made, chunks=(4, 3)) * 2  # 2 x 3 chunks
+    ds = xr.Dataset(
+        {
+            "one": (("y", "x"), one, {"BUNIT": "e-/s"}),
+            "many": (("y", "x"), many),
+            "row": (("x",), da.arange(8, chunks=3)),
+            "total": ((), da.sum(many)),
+            "plain": (("y", "x"), made + 1),
+        },
+        coords={"y": np.arange(6), "weight": (("y", "x"), da.ones((6, 8), chunks=4))},
+    )
+    with dask.config.set(scheduler="synchronous"):
+        out = load_for_writing(ds)
+        assert np.shares_memory(out["one"].values, made)  # the task's own array
+        assert not np.shares_memory(ds.compute()["one"].values, made)  # what compute gives
+    assert all(isinstance(v.data, np.ndarray) for v in out.variables.values())
+    np.testing.assert_array_equal(out["many"].values, made * 2)
+    np.testing.assert_array_equal(out["row"].values, np.arange(8))
+    assert out["total"].values == (made * 2).sum()
+    np.testing.assert_array_equal(out["weight"].values, np.ones((6, 8)))
+    assert out["one"].attrs == {"BUNIT": "e-/s"}
+    assert isinstance(ds["one"].data, da.Array)  # the input is left lazy
