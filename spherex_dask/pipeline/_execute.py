@@ -202,7 +202,8 @@ def _run(
     # deterministic token of every task's arguments: dask would walk every job (refs, data
     # IDs, locations), about 1.3 s for 1,000 quanta and 9 s for 5,000, before submitting
     # anything. A high-level graph is named by a random token instead; the keys are ours.
-    hlg = HighLevelGraph.from_collections(f"quanta-{uuid.uuid4().hex}", dsk, dependencies=())
+    layer: dict[Any, Any] = dsk  # dask's Key mapping is invariant in its key type
+    hlg = HighLevelGraph.from_collections(f"quanta-{uuid.uuid4().hex}", layer, dependencies=())
     futures = client.get(hlg, list(keys.values()), sync=False)
     by_qid = {by_key[f.key]: f for f in futures}
     bar = tqdm(total=len(futures), desc="quanta", unit="quantum", disable=not progress)
