@@ -176,7 +176,9 @@ class DimensionUniverse:
                 raise ConfigError(f"Dimension config file {str(path)!r} does not exist.")
             source = path.read_text()
         try:
-            config = yaml.safe_load(source)
+            # libyaml's loader when PyYAML has it: the default universe parses in a tenth of
+            # the time (it is read by every command that opens a repository).
+            config = yaml.load(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as err:
             raise ConfigError(f"Dimension config is not valid YAML: {err}") from err
         if not isinstance(config, Mapping):
