@@ -569,7 +569,7 @@ def _ratio_row(
         metric=metric,
         value=f"{median(values):.2f} s",
         baseline=f"{median(base):.2f} s",
-        ratio=f"{median(ratios):.2f}{spread}",
+        ratio=f"{median(ratios):.3f}{spread}",
         goal=goal,
         passed=passed,
     )
