@@ -81,7 +81,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -564,15 +564,10 @@ def _ratio_row(
     goal: str = "-",
     passed: bool | None = None,
 ) -> Result:
+    """A row whose ratio is the median of ``ratios`` (paired rounds), with their range."""
     spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
-    return Result(
-        metric=metric,
-        value=f"{median(values):.2f} s",
-        baseline=f"{median(base):.2f} s",
-        ratio=f"{median(ratios):.3f}{spread}",
-        goal=goal,
-        passed=passed,
-    )
+    row = _row(metric, median(values), median(base), goal, passed)
+    return replace(row, ratio=f"{median(ratios):.3f}{spread}")
 
 
 def big_rows(
