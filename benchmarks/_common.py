@@ -15,7 +15,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Result", "median", "peak_rss_mb", "print_table", "repeat", "status", "timed"]
+__all__ = [
+    "Result",
+    "byte_compile_package",
+    "median",
+    "peak_rss_mb",
+    "print_table",
+    "repeat",
+    "status",
+    "timed",
+]
+
+
+def byte_compile_package() -> bool:
+    """Byte-compile ``spherex_dask`` (as ``pip install`` does); return whether its bytecode was
+    all cached already.
+
+    Benchmarks that time whole commands call this first. Where ``PYTHONDONTWRITEBYTECODE`` is
+    set and the package is installed in editable mode, Python would otherwise compile every
+    module of the package from source in every command (and in every fresh worker process),
+    which an installed package never does.
+    """
+    import compileall
+    import importlib.util
+    from pathlib import Path
+
+    import spherex_dask
+
+    package = Path(spherex_dask.__file__).parent
+    sources = list(package.rglob("*.py"))
+    cached = all(Path(importlib.util.cache_from_source(str(s))).exists() for s in sources)
+    compileall.compile_dir(str(package), quiet=1)
+    return cached
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -55,6 +55,11 @@ graphs for the runs -- is never timed; the page cache is warm for every reader):
    scheduler and the nannies) and its workers (sampled every 50 ms with psutil), next to the
    peak of the baseline pool's processes.
 
+The package is byte-compiled first (see ``_common.byte_compile_package``): with
+``PYTHONDONTWRITEBYTECODE`` set and an editable install, the command, its fork server and
+its workers would otherwise compile the package's modules from source in every run, which
+an installed package never does.
+
 ``--quick`` runs 2 quanta of 256 x 256, 12 of 64 x 64 and graphs of 102 and 1,002 quanta
 (seconds; the goals are then only indicative). Every timed step starts after ``os.sync()``, so that none pays for the writeback of an earlier
 step's files. The last row gives the load average: on a shared machine, other processes slow
@@ -87,7 +92,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import Result, median, print_table, timed
+from _common import Result, byte_compile_package, median, print_table, timed
 
 if TYPE_CHECKING:
     import distributed
@@ -840,6 +845,8 @@ def framework_runs(
 def run(workdir: Path, plan: Plan, profile: Path | None) -> list[Result]:
     """Every measurement, in order; returns the table rows."""
     load = os.getloadavg()[0]
+    cached = byte_compile_package()
+    say(f"package bytecode {'was cached' if cached else 'compiled now'} (see _common.py)")
     seconds, big = timed(
         lambda: make_repo(
             workdir / "big",

@@ -1,4 +1,5 @@
-"""Smoke test: ``benchmarks/io.py --quick`` runs, prints its table and cleans up (no timing checks)."""
+"""Smoke tests: ``benchmarks/io.py --quick`` and ``benchmarks/cli.py`` run, print their tables and
+clean up (no timing checks)."""
 
 from __future__ import annotations
 
@@ -51,5 +52,25 @@ def test_io_benchmark_quick(tmp_path: Path) -> None:
         "peak RSS",
     ):
         assert any(expected in row for row in rows), f"no {expected!r} row in:\n{result.stdout}"
+    assert all(STATUS.search(row) for row in rows), result.stdout
+    assert list(tmp_path.iterdir()) == [], "the benchmark left files behind"
+
+
+@pytest.mark.slow
+def test_cli_benchmark_quick(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/cli.py", "--runs", "1", "--workdir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = _table(result.stdout, "benchmarks/cli.py")
+    for expected in ("--help", "query-datasets", "query-collections", "import sqlalchemy"):
+        assert any(expected in row for row in rows), f"no {expected!r} row in:\n{result.stdout}"
+    heavy = next(row for row in rows if row.startswith("heavy libraries imported"))
+    assert "none / none / none" in heavy, heavy  # registry commands import no array stack
     assert all(STATUS.search(row) for row in rows), result.stdout
     assert list(tmp_path.iterdir()) == [], "the benchmark left files behind"
