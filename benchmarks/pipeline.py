@@ -52,7 +52,8 @@ graphs for the runs -- is never timed; the page cache is warm for every reader):
    (batched ``Registry.find_datasets`` or one ``find_dataset`` per lookup) is printed.
 4. Peak memory: of each worker during the library run of 1 (``ru_maxrss`` via
    ``client.run``), and of the ``run`` command's client process (which also hosts the
-   scheduler and the nannies) and its workers (sampled every 50 ms with psutil), next to the
+   scheduler and the nannies) and its workers (sampled every 50 ms with psutil, in one more
+   run of the command that is not timed: the sampler takes about 5% of a core), next to the
    peak of the baseline pool's processes.
 
 The package is byte-compiled first (see ``_common.byte_compile_package``): with
@@ -337,31 +338,40 @@ def cli_command() -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CliRun:
-    """One ``spherex-dask run``: wall time, the run's own time as printed, sampled peaks."""
+    """One ``spherex-dask run``: wall time, the run's own time as printed, and the sampled
+    peaks (NaN when the run was not sampled)."""
 
     seconds: float
     run_seconds: float
-    client_mb: float
-    worker_mb: float
+    client_mb: float = float("nan")
+    worker_mb: float = float("nan")
 
 
-def cli_run(repo: Path, pipeline: str, output: str) -> CliRun:
-    """Run the whole ``spherex-dask run`` command (its outputs are kept, see settle)."""
+def cli_run(repo: Path, pipeline: str, output: str, *, sample: bool = False) -> CliRun:
+    """Run the whole ``spherex-dask run`` command (its outputs are kept, see settle).
+
+    ``sample`` samples the memory of the command's process tree while it runs. Timed runs
+    are not sampled: the sampler's scans of ``/proc`` take about 5% of a core, which on two
+    cores the command would lose to it.
+    """
     command = [*cli_command(), "run", "-p", pipeline, "-b", str(repo), "-o", output,
                "-i", f"{RAW_RUN},{CALIB}", "-j", str(WORKERS), "--no-progress",
                "--register-dataset-types"]  # fmt: skip
     settle()
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid) if sample else None
     stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - start
-    sampler.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{stdout}\n{stderr}")
     found = re.search(r"written in ([\d.]+) s", stdout)
+    run_seconds = float(found.group(1)) if found else float("nan")
+    if sampler is None:
+        return CliRun(seconds, run_seconds)
+    sampler.stop()
     workers = max(sampler.children.values(), default=0.0)
-    return CliRun(seconds, float(found.group(1)) if found else float("nan"), sampler.main, workers)
+    return CliRun(seconds, run_seconds, sampler.main, workers)
 
 
 @contextmanager
@@ -546,10 +556,17 @@ def paired_rounds(workdir: Path, repo: Repo, rounds: int) -> Rounds:
         r = runs[-1]
         say(
             f"round {i + 1}/{rounds}: pool {pool[-1]:.2f} s, spherex-dask run {r.seconds:.2f} s "
-            f"(run_quantum_graph {r.run_seconds:.2f} s; client {r.client_mb:,.0f} MiB, worker "
-            f"{r.worker_mb:,.0f} MiB), pool as a command {pool_command[-1]:.2f} s"
+            f"(run_quantum_graph {r.run_seconds:.2f} s), pool as a command "
+            f"{pool_command[-1]:.2f} s"
         )
     return Rounds(tuple(pool), tuple(command), tuple(pool_command), tuple(runs))
+
+
+def sampled_run(repo: Repo) -> CliRun:
+    """One more (untimed) ``run`` of the processing subset, its memory sampled."""
+    r = cli_run(repo.root, pipeline_file("processing"), "cli-memory", sample=True)
+    say(f"spherex-dask run, sampled: client {r.client_mb:,.0f} MiB, worker {r.worker_mb:,.0f} MiB")
+    return r
 
 
 def full_pipeline_run(repo: Repo) -> CliRun:
@@ -634,14 +651,11 @@ def big_rows(
     return rows
 
 
-def memory_rows(
-    base: dict[str, Any], runs: Sequence[CliRun], workers_mb: list[float]
-) -> list[Result]:
-    """Rows of section 4 (peaks during the full-size runs of section 1; for the commands, the
-    highest over the rounds)."""
+def memory_rows(base: dict[str, Any], sampled: CliRun, workers_mb: list[float]) -> list[Result]:
+    """Rows of section 4 (peaks during the full-size runs of section 1, and of the sampled
+    command)."""
     pool = f"{base['pool_mb']:,.0f} MiB"
-    worker_mb = max(r.worker_mb for r in runs)
-    client_mb = max(r.client_mb for r in runs)
+    worker_mb, client_mb = sampled.worker_mb, sampled.client_mb
     return [
         Result(
             metric="4. worker peak RSS, run_quantum_graph of 1 (max of 2)",
@@ -867,12 +881,13 @@ def run(workdir: Path, plan: Plan, profile: Path | None) -> list[Result]:
     base = big_baselines(workdir, big)
     small_base = overhead_baselines(workdir, small)
     rounds = paired_rounds(workdir, big, plan.rounds)
+    sampled = sampled_run(big)
     full = full_pipeline_run(big) if plan.full_pipeline else None
     lib, start, workers_mb, small_lib = framework_runs(big, small, base["check"], profile)
     rows = big_rows(len(big.items), base, rounds, full, lib, start)
     rows += overhead_rows(plan.small_size, small_base, small_lib)
     rows += graph_builds(workdir, plan, profile)
-    rows += memory_rows(base, rounds.runs, workers_mb)
+    rows += memory_rows(base, sampled, workers_mb)
     rows.append(
         Result(
             metric=f"load average (1 min) at start / end, {os.cpu_count()} CPUs",
