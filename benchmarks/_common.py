@@ -13,18 +13,32 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "Result",
     "byte_compile_package",
+    "cli_command",
     "median",
     "peak_rss_mb",
     "print_table",
     "repeat",
+    "say",
     "status",
     "timed",
 ]
+
+
+def say(text: str) -> None:
+    """Progress line (flushed so that a slow step shows where it is)."""
+    print(text, flush=True)
+
+
+def cli_command() -> list[str]:
+    """The ``spherex-dask`` console script of this interpreter (or ``python -m spherex_dask``)."""
+    script = Path(sys.executable).with_name("spherex-dask")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "spherex_dask"]
 
 
 def byte_compile_package() -> bool:
@@ -38,7 +52,6 @@ def byte_compile_package() -> bool:
     """
     import compileall
     import importlib.util
-    from pathlib import Path
 
     import spherex_dask
 

@@ -38,7 +38,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from _common import Result, byte_compile_package, median, print_table, timed
+from _common import Result, byte_compile_package, cli_command, median, print_table, say, timed
 
 HEAVY = ("numpy", "pandas", "xarray", "dask", "distributed", "astropy", "zarr", "bokeh")
 
@@ -55,17 +55,6 @@ except SystemExit:
 heavy = sorted(m for m in watched if m in sys.modules)
 print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 """
-
-
-def say(text: str) -> None:
-    """Progress line (flushed)."""
-    print(text, flush=True)
-
-
-def cli_command() -> list[str]:
-    """The ``spherex-dask`` console script of this interpreter (or ``python -m spherex_dask``)."""
-    script = Path(sys.executable).with_name("spherex-dask")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "spherex_dask"]
 
 
 def make_repo(workdir: Path) -> Path:

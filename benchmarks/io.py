@@ -52,7 +52,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-from _common import Result, median, peak_rss_mb, print_table, timed
+from _common import Result, median, peak_rss_mb, print_table, say, timed
 from astropy.io import fits
 
 from spherex_dask import ingest, sim
@@ -85,11 +85,6 @@ class Plan:
 
 FULL = Plan(1667, 8, (1, 2, 3, 4, 5, 6), 2040, 48, 2)
 QUICK = Plan(50, 1, (1, 2), 2040, 10, 1)
-
-
-def say(text: str) -> None:
-    """Progress line (flushed so that a slow step shows where it is)."""
-    print(text, flush=True)
 
 
 # -- setup: source files ---------------------------------------------------------------------

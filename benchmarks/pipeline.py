@@ -93,7 +93,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import Result, byte_compile_package, median, print_table, timed
+from _common import Result, byte_compile_package, cli_command, median, print_table, say, timed
 
 if TYPE_CHECKING:
     import distributed
@@ -145,11 +145,6 @@ class Repo:
 
     root: Path
     items: tuple[Item, ...]
-
-
-def say(text: str) -> None:
-    """Progress line (flushed so that a slow step shows where it is)."""
-    print(text, flush=True)
 
 
 def settle() -> None:
@@ -328,12 +323,6 @@ class TreeSampler:
         """Stop sampling."""
         self._stop.set()
         self._thread.join()
-
-
-def cli_command() -> list[str]:
-    """The ``spherex-dask`` console script of this interpreter (or ``python -m spherex_dask``)."""
-    script = Path(sys.executable).with_name("spherex-dask")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "spherex_dask"]
 
 
 @dataclass(frozen=True, slots=True)

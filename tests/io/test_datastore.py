@@ -254,19 +254,24 @@ def test_ingest_is_all_or_nothing(store, tmp_path) -> None:
         store.prepare_ingest([(good, raw_ref(1, 1))], formatter="json")
 
 
-def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> None:
-    """A transfer failing half-way moves the earlier files back and raises IngestError."""
+def _fail_transfer_of(monkeypatch, name: str, message: str) -> None:
+    """Make the ingest's transfer of the file named ``name`` raise ``OSError(message)``."""
     import spherex_dask.io._ingest as ingest_module
 
-    sources = [_level2_file(tmp_path, f"f{i}.fits", seed=i)[0] for i in range(3)]
     real = ingest_module.transfer
 
     def flaky(source, final, mode, **kwargs):
-        if source.endswith("f2.fits"):
-            raise OSError("network gone")
+        if source.endswith(name):
+            raise OSError(message)
         return real(source, final, mode, **kwargs)
 
     monkeypatch.setattr(ingest_module, "transfer", flaky)
+
+
+def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> None:
+    """A transfer failing half-way moves the earlier files back and raises IngestError."""
+    sources = [_level2_file(tmp_path, f"f{i}.fits", seed=i)[0] for i in range(3)]
+    _fail_transfer_of(monkeypatch, "f2.fits", "network gone")
     items = [(s, raw_ref(i + 1, 1)) for i, s in enumerate(sources)]
     with pytest.raises(
         IngestError, match=r"f2.fits.*network gone.*2 transfer\(s\) already made were undone"
@@ -279,29 +284,20 @@ def test_ingest_failure_mid_transfer_undoes(store, tmp_path, monkeypatch) -> Non
 @pytest.mark.parametrize("mode", ["copy", "move", "symlink"])
 def test_ingest_failure_in_the_middle_undoes_every_transfer(store, tmp_path, monkeypatch, mode):
     """One of many files failing (copies run on threads) leaves neither files nor links behind."""
-    import spherex_dask.io._ingest as ingest_module
-
     source, _ = _level2_file(tmp_path, "template.fits")
     sources = []
     for i in range(24):
         path = tmp_path / "incoming" / f"g{i}.fits"
         shutil.copyfile(source, path)
         sources.append(str(path))
-    real = ingest_module.transfer
-
-    def flaky(src, final, how, **kwargs):
-        if src.endswith("g17.fits"):
-            raise OSError("disk full")
-        return real(src, final, how, **kwargs)
-
-    monkeypatch.setattr(ingest_module, "transfer", flaky)
+    _fail_transfer_of(monkeypatch, "g17.fits", "disk full")
     items = [(s, raw_ref(i + 1, 1)) for i, s in enumerate(sources)]
     with pytest.raises(IngestError, match=r"g17.fits.*disk full.*already made were undone"):
         store.prepare_ingest(items, transfer=mode)
     assert all(os.path.exists(s) for s in sources)
     assert not os.path.exists(store.root) or _files(Path(store.root)) == []
     # Without the failure, all of them are ingested.
-    monkeypatch.setattr(ingest_module, "transfer", real)
+    monkeypatch.undo()
     locations = store.prepare_ingest(items, transfer=mode)
     assert [loc.dataset_id for loc in locations] == [ref.id for _, ref in items]
     assert len(_files(Path(store.root))) == len(sources)
