@@ -4,7 +4,7 @@
 Library functions take a client; only the CLI and the demo build one, here. Three kinds:
 
 - ``cluster="local"`` (default): a :class:`distributed.LocalCluster` of processes, its dashboard
-  on 127.0.0.1;
+  on 127.0.0.1 (loaded on its first visit, see ``_dashboard``);
 - ``scheduler="tcp://host:port"``: an existing scheduler;
 - ``cluster="slurm"`` or ``"pbs"`` (or any dask-jobqueue class, or ``"module:Class"`` for a
   site-specific subclass): a dask-jobqueue cluster configured by the usual jobqueue YAML
@@ -31,6 +31,7 @@ from dask.system import CPU_COUNT
 from distributed.gc import disable_gc_diagnosis, enable_gc_diagnosis
 
 from ..errors import ConfigError
+from ._dashboard import load_dashboard_on_first_visit
 from ._forkserver import server_started
 
 if TYPE_CHECKING:
@@ -252,10 +253,13 @@ def _local_client(
             memory_limit=memory_limit or "auto",
             host="127.0.0.1",
             dashboard_address=LOCAL_DASHBOARD,
+            # The HTTP server starts; the Bokeh dashboard loads on its first visit.
+            scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
             preload=[WORKER_PRELOAD],
         )
     try:
+        load_dashboard_on_first_visit(cluster.scheduler)
         client = distributed.Client(cluster, set_as_default=False)
     except BaseException:
         cluster.close()

@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 #: The dask configuration key choosing how local worker processes are started.
 METHOD_KEY = "distributed.worker.multiprocessing-method"
 
-#: Modules the server imports before it forks any worker (see ``_warmup``).
-PRELOAD = ("distributed", "spherex_dask.pipeline._warmup")
+#: Modules the server imports before it forks any worker (see ``_warmup``), after the one that
+#: lets it exit without the interpreter's teardown (``_server_exit``; it must come first).
+PRELOAD = ("spherex_dask.pipeline._server_exit", "distributed", "spherex_dask.pipeline._warmup")
 
 _started = False
 

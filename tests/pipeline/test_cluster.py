@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 import yaml
 
 from spherex_dask.errors import ConfigError
-from spherex_dask.pipeline import _cluster
+from spherex_dask.pipeline import _cluster, _dashboard
 from spherex_dask.pipeline._cluster import dashboard_link, make_client, make_jobqueue_cluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +78,57 @@ def test_local_client_runs_tasks_and_closes_its_cluster():
         cluster = client.cluster
         assert isinstance(cluster, distributed.LocalCluster)
     assert cluster.status.name == "closed"
+
+
+def _fetch(url: str) -> tuple[int, str, str]:
+    """Status, final URL (after redirects) and body of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.url, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, url, err.read().decode()
+
+
+def _bokeh_apps(client: distributed.Client) -> list[object]:
+    apps = client.cluster.scheduler.http_application.applications
+    return [
+        app for app in apps if any(c.__module__.startswith("bokeh.") for c in type(app).__mro__)
+    ]
+
+
+@pytest.mark.integration
+def test_local_dashboard_loads_on_its_first_visit():
+    with make_client(n_workers=1) as client:
+        link = dashboard_link(client)
+        assert link is not None
+        base = link.rsplit("/", 1)[0]
+        # The scheduler's own routes work at once, without the Bokeh application.
+        assert _fetch(f"{base}/health")[0::2] == (200, "ok")
+        assert _bokeh_apps(client) == []
+        # The first page loads it, and is then served by it.
+        status, url, body = _fetch(link)
+        assert (status, url) == (200, link)
+        assert "bokeh" in body.lower()
+        assert len(_bokeh_apps(client)) == 1
+        assert _fetch(f"{base}/")[:2] == (200, link)  # the dashboard's own redirect
+        assert _fetch(f"{base}/workers")[0] == 200
+        assert _fetch(f"{base}/no-such-page")[0] == 404
+        assert len(_bokeh_apps(client)) == 1  # loaded once
+        assert client.submit(_square, 4).result() == 16
+
+
+@pytest.mark.integration
+def test_local_dashboard_without_bokeh_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(_dashboard, "DASHBOARD_MODULE", "no_such_dashboard_module")
+    with make_client(n_workers=1) as client:
+        link = dashboard_link(client)
+        assert link is not None
+        status, _, body = _fetch(link)
+        assert status == 404
+        assert "pip install" in body
+        assert "bokeh" in body
+        assert _bokeh_apps(client) == []
+        assert client.submit(_square, 5).result() == 25
 
 
 @pytest.mark.integration
@@ -161,7 +214,7 @@ def test_client_in_background_start_errors(monkeypatch, caplog):
 
 GC_RACE = """
 import gc, sys, threading, time
-from spherex_dask.pipeline import _cluster
+from spherex_dask.pipeline import _cluster, _dashboard
 
 raised = []
 sys.unraisablehook = raised.append

@@ -110,3 +110,37 @@ def test_pre_spawn_environ_follows_the_nanny(monkeypatch, config, environ, expec
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     assert _pre_spawn_environ(config) == expected
+
+
+EXIT_PROBE = """
+import os, sys
+
+class Teardown:
+    def __del__(self):
+        os.write(1, b"teardown " + ("child" if os.getpid() != PARENT else "server").encode() + b"\\n")
+
+PARENT = os.getpid()
+import spherex_dask.pipeline._server_exit  # noqa: E402,F401  (as the fork server imports it)
+keep = Teardown()  # finalized only by the interpreter's teardown
+pid = os.fork()
+if pid == 0:  # a process forked from the server exits the normal way
+    sys.exit(0)
+os.waitpid(pid, 0)
+sys.stdout.write("buffered output of the server")  # no newline: still in the buffer at exit
+"""
+
+
+def test_the_fork_server_exits_without_the_interpreter_teardown():
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # The forked child ran its teardown; the server skipped it but flushed its output.
+    assert lines == ["teardown child", "buffered output of the server"]
+
+
+def test_the_exit_module_is_the_first_the_server_preloads():
+    from spherex_dask.pipeline._forkserver import PRELOAD
+
+    assert PRELOAD[0] == "spherex_dask.pipeline._server_exit"
