@@ -47,13 +47,20 @@ print(json.dumps({"started": started, "again": again, "client": os.getpid(), "fi
 """
 
 
+def _clean_environ() -> dict[str, str]:
+    """This environment without the pre-spawn variables (an earlier test of this session
+    may have started a fork server in this process, which sets them)."""
+    keys = {"OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED"}
+    return {k: v for k, v in os.environ.items() if k not in keys}
+
+
 def _probe(**env: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", PROBE],
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, **env},
+        env={**_clean_environ(), **env},
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -84,6 +91,22 @@ def test_an_explicit_start_method_is_kept():
     assert out["started"] is False
     assert out["again"] is False
     assert out["first"]["ppid"] == out["client"]  # spawned by the nanny in the client process
+    assert out["total"] == 6
+
+
+@pytest.mark.parametrize(
+    ("config", "expected_env"),
+    [
+        ("distributed: {worker: {multiprocessing-method: spawn}}", "1"),
+        ("distributed: {nanny: {pre-spawn-environ: {OMP_NUM_THREADS: 3}}}", "3"),
+    ],
+)
+def test_a_configuration_file_choice_is_kept(tmp_path, config, expected_env):
+    (tmp_path / "dask.yaml").write_text(config + "\n")
+    out = _probe(DASK_CONFIG=str(tmp_path))
+    assert out["started"] is False
+    assert out["first"]["ppid"] == out["client"]  # spawned by the nanny in the client process
+    assert out["first"]["env"]["OMP_NUM_THREADS"] == expected_env
     assert out["total"] == 6
 
 
