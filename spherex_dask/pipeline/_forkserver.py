@@ -52,8 +52,9 @@ def start_worker_forkserver() -> bool:
     told from distributed's default.
 
     The server is started with distributed's ``distributed.nanny.pre-spawn-environ``
-    variables (``MALLOC_TRIM_THRESHOLD_``, ``OMP_NUM_THREADS``...) set, as distributed's nanny
-    sets them before spawning a worker, so that forked workers start with them too.
+    variables (``OMP_NUM_THREADS``...) set, as distributed's nanny sets them before spawning a
+    worker, so that forked workers start with them too; all but ``MALLOC_TRIM_THRESHOLD_`` at
+    its default value (see :func:`_server_environ`).
 
     The server starts before dask is imported (about 0.15 s, which the server's own imports
     then overlap), with the variables of distributed's defaults. The dask configuration, read
@@ -79,7 +80,8 @@ def start_worker_forkserver() -> bool:
         return False
     defaults = _distributed_defaults()
     original = dict(os.environ)
-    environ = _pre_spawn_environ(_nanny_environ(defaults), original)
+    default_environ = _nanny_environ(defaults)
+    environ = _server_environ(default_environ, default_environ, original)
     os.environ.update(environ)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
@@ -89,9 +91,8 @@ def start_worker_forkserver() -> bool:
 
     configured = dask.config.get(METHOD_KEY, None)  # set by the user, not a default
     dask.config.update_defaults(defaults)
-    wanted = _pre_spawn_environ(
-        dask.config.get("distributed.nanny.pre-spawn-environ", None), original
-    )
+    configured_environ = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+    wanted = _server_environ(configured_environ, default_environ, original)
     if configured is not None or wanted != environ:
         for key in environ:  # as if the server had never been started
             if key in original:
@@ -109,6 +110,36 @@ def start_worker_forkserver() -> bool:
     _started = True
     logger.debug("Local workers will be forked from server process (preloading %s)", PRELOAD)
     return True
+
+
+#: The glibc variable of distributed's pre-spawn variables that the fork server leaves out
+#: while it has distributed's default value (see `_server_environ`).
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+
+
+def _server_environ(config: Any, default_config: Any, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables the fork server starts with: the pre-spawn variables of ``config``
+    (see `_pre_spawn_environ`), without ``MALLOC_TRIM_THRESHOLD_`` while it has the value of
+    distributed's ``default_config`` and ``environ`` does not set it.
+
+    distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that the memory a worker frees goes
+    back to the system at once. Setting it also turns glibc's dynamic mmap threshold off:
+    every allocation over 128 kB is then a new mapping, whose pages the kernel zeroes and
+    faults in one by one, and unmaps when it is freed. A quantum allocates and frees planes of
+    16 MB over and over, which glibc otherwise reuses. On 24 quanta of 2040 x 2040 with
+    2 workers, the run took 3.90 s with the variable and 3.50 s without (median of 6 paired
+    runs), for a worker peak RSS of 187 and 223 MiB. Workers spawned the usual way (library
+    users' ``make_client``) keep distributed's setting.
+    """
+    env = _pre_spawn_environ(config, environ)
+    default = dict(default_config or {}).get(TRIM_VARIABLE)
+    if (
+        TRIM_VARIABLE not in environ
+        and default is not None
+        and env.get(TRIM_VARIABLE) == str(default)
+    ):
+        env.pop(TRIM_VARIABLE)
+    return env
 
 
 def _distributed_defaults() -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from spherex_dask.pipeline._forkserver import _pre_spawn_environ
+from spherex_dask.pipeline._forkserver import _pre_spawn_environ, _server_environ
 
 PROBE = """
 import json, os, signal, sys, time
@@ -25,10 +25,23 @@ again = start_worker_forkserver()  # idempotent
 from spherex_dask.pipeline import make_client
 
 def probe():
-    import os, sys
-    keys = ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
+    import os, resource, sys
+    import numpy as np
+    keys = ("OMP_NUM_THREADS", "PYTHONHASHSEED")
+    # Page faults of allocating, filling and freeing a 16 MB plane 6 times (after 2 that
+    # grow the heap): glibc reuses the memory, unless MALLOC_TRIM_THRESHOLD_ was set when the
+    # process started; then each plane is a new mapping (4,096 faults, 512 or more with
+    # transparent huge pages).
+    def planes(count):
+        for _ in range(count):
+            plane = np.ones(4 << 20, dtype=np.float32)
+            del plane
+    planes(2)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    planes(6)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     return {"pid": os.getpid(), "ppid": os.getppid(), "xarray": "xarray" in sys.modules,
-            "env": {k: os.environ.get(k) for k in keys}}
+            "env": {k: os.environ.get(k) for k in keys}, "faults": faults}
 
 with make_client(n_workers=1) as client:
     (first,) = client.run(probe).values()
@@ -77,12 +90,12 @@ def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
     assert second["ppid"] == first["ppid"]
     assert first["xarray"]  # preloaded by the server
     assert second["xarray"]
-    # distributed's pre-spawn environment reaches forked workers too.
-    assert first["env"] == {
-        "OMP_NUM_THREADS": "1",
-        "MALLOC_TRIM_THRESHOLD_": "65536",
-        "PYTHONHASHSEED": "6640",
-    }
+    # distributed's pre-spawn environment reaches forked workers too ...
+    assert first["env"] == {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "6640"}
+    # ... but for its default MALLOC_TRIM_THRESHOLD_ (see _server_environ): glibc reuses
+    # freed planes instead of mapping new ones.
+    assert first["faults"] < 512
+    assert second["faults"] < 512
     assert out["total"] == 6
 
 
@@ -91,6 +104,7 @@ def test_an_explicit_start_method_is_kept():
     assert out["started"] is False
     assert out["again"] is False
     assert out["first"]["ppid"] == out["client"]  # spawned by the nanny in the client process
+    assert out["first"]["faults"] >= 6 * 256  # distributed's MALLOC_TRIM_THRESHOLD_ applies
     assert out["total"] == 6
 
 
@@ -167,3 +181,20 @@ def test_the_exit_module_is_the_first_the_server_preloads():
     from spherex_dask.pipeline._forkserver import PRELOAD
 
     assert PRELOAD[0] == "spherex_dask.pipeline._server_exit"
+
+
+DEFAULT_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1}
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "trim"),
+    [
+        (DEFAULT_ENVIRON, {}, None),  # distributed's default: left out
+        (DEFAULT_ENVIRON, {"MALLOC_TRIM_THRESHOLD_": "65536"}, "65536"),  # set by the user
+        ({**DEFAULT_ENVIRON, "MALLOC_TRIM_THRESHOLD_": 0}, {}, "0"),  # configured otherwise
+    ],
+)
+def test_the_server_leaves_out_only_distributeds_default_trim_threshold(config, environ, trim):
+    env = _server_environ(config, DEFAULT_ENVIRON, environ)
+    assert env.get("MALLOC_TRIM_THRESHOLD_") == trim
+    assert env["OMP_NUM_THREADS"] == "1"
