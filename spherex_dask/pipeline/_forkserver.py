@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._server_exit import SERVER_MARKER
+
 __all__ = ["METHOD_ENV", "METHOD_KEY", "server_started", "start_worker_forkserver"]
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,11 @@ def start_worker_forkserver() -> bool:
     os.environ.update(environ)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
-    multiprocessing.forkserver.ensure_running()  # the server imports while this process goes on
+    os.environ[SERVER_MARKER] = "1"  # read (and removed) by _server_exit in the server only
+    try:
+        multiprocessing.forkserver.ensure_running()  # the server imports while we go on
+    finally:
+        os.environ.pop(SERVER_MARKER, None)
 
     import dask.config
 

@@ -8,7 +8,8 @@ the command's stdout and stderr for that long (it passes them on to the workers)
 reading the command's output -- a script, ``subprocess.run(..., capture_output=True)`` -- waited
 that much longer than the command ran.
 
-Imported before anything else the server preloads, this module registers an exit handler
+Imported before anything else the server preloads (and only there, see
+:data:`SERVER_MARKER`), this module registers an exit handler
 that runs after the exit handlers of those libraries (they are registered later, and exit
 handlers run last-registered first): it flushes the standard streams and ends the process
 without the teardown. The only handler it skips is multiprocessing's own, registered before
@@ -25,7 +26,13 @@ import atexit
 import os
 import sys
 
-__all__ = ["exit_without_teardown"]
+__all__ = ["SERVER_MARKER", "exit_without_teardown"]
+
+#: Set to "1" only in the environment the fork server is started with (``_forkserver``). The
+#: handler is registered only where it is found, and it is removed from the environment at
+#: once: imported anywhere else -- pytest's doctest collection imports every module -- this
+#: module does nothing (ending the process with status 0 would hide its own exit status).
+SERVER_MARKER = "SPHEREX_DASK_FORK_SERVER"
 
 _SERVER_PID = os.getpid()
 
@@ -43,4 +50,5 @@ def exit_without_teardown() -> None:
     os._exit(0)
 
 
-atexit.register(exit_without_teardown)
+if os.environ.pop(SERVER_MARKER, None) == "1":
+    atexit.register(exit_without_teardown)

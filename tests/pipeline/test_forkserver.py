@@ -48,6 +48,7 @@ with make_client(n_workers=1) as client:
         time.sleep(0.2)
     total = client.submit(sum, [1, 2, 3]).result()
 print(json.dumps({"started": started, "again": again, "client": os.getpid(), "first": first,
+                  "marker": os.environ.get("SPHEREX_DASK_FORK_SERVER"),
                   "second": infos[0], "total": total}))
 """
 
@@ -76,6 +77,7 @@ def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
     out = _probe()
     assert out["started"] is True
     assert out["again"] is True
+    assert out["marker"] is None  # set for the server's start only
     first, second = out["first"], out["second"]
     # Forked by the server, not by the client process that hosts the nanny.
     assert first["ppid"] != out["client"]
@@ -161,12 +163,26 @@ sys.stdout.write("buffered output of the server")  # no newline: still in the bu
 
 def test_the_fork_server_exits_without_the_interpreter_teardown():
     result = subprocess.run(
-        [sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", EXIT_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "SPHEREX_DASK_FORK_SERVER": "1"},  # as start_worker_forkserver sets
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # The forked child ran its teardown; the server skipped it but flushed its output.
     assert lines == ["teardown child", "buffered output of the server"]
+
+
+def test_the_exit_module_does_nothing_outside_the_fork_server():
+    # pytest's doctest collection imports every module of the package: the module must not
+    # end such a process with status 0 (it hid a failing test suite's status once).
+    code = "import spherex_dask.pipeline._server_exit\nraise SystemExit(3)"
+    env = {k: v for k, v in os.environ.items() if k != "SPHEREX_DASK_FORK_SERVER"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=120, check=False)
+    assert result.returncode == 3
 
 
 def test_the_exit_module_is_the_first_the_server_preloads():
