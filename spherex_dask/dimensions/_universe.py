@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .._yaml import fast_safe_load
 from ..errors import ConfigError, DataIdError
 from ..types import DataId, DataIdValue
 
@@ -176,9 +177,7 @@ class DimensionUniverse:
                 raise ConfigError(f"Dimension config file {str(path)!r} does not exist.")
             source = path.read_text()
         try:
-            # libyaml's loader when PyYAML has it: the default universe parses in a tenth of
-            # the time (it is read by every command that opens a repository).
-            config = yaml.load(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            config = fast_safe_load(source)  # read by every command that opens a repository
         except yaml.YAMLError as err:
             raise ConfigError(f"Dimension config is not valid YAML: {err}") from err
         if not isinstance(config, Mapping):

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._yaml import fast_safe_load
 from ._server_exit import SERVER_MARKER
 
 __all__ = ["METHOD_ENV", "METHOD_KEY", "server_started", "start_worker_forkserver"]
@@ -150,16 +151,13 @@ def _server_environ(config: Any, default_config: Any, environ: Mapping[str, str]
 
 def _distributed_defaults() -> dict[str, Any]:
     """distributed's default configuration (its ``distributed.yaml``), without importing it."""
-    import yaml
-
     spec = importlib.util.find_spec("distributed")
     if spec is None or not spec.submodule_search_locations:
         return {}
     path = Path(next(iter(spec.submodule_search_locations))) / "distributed.yaml"
     if not path.exists():
         return {}
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 3 ms instead of 25
-    return dict(yaml.load(path.read_text(), Loader=loader) or {})
+    return dict(fast_safe_load(path.read_text()) or {})
 
 
 def _nanny_environ(defaults: dict[str, Any]) -> Any:

@@ -8,10 +8,10 @@ the command's stdout and stderr for that long (it passes them on to the workers)
 reading the command's output -- a script, ``subprocess.run(..., capture_output=True)`` -- waited
 that much longer than the command ran.
 
-Imported before anything else the server preloads (and only there, see
-:data:`SERVER_MARKER`), this module registers an exit handler
-that runs after the exit handlers of those libraries (they are registered later, and exit
-handlers run last-registered first): it flushes the standard streams and ends the process
+Imported before anything else the server preloads (and acting only there, see
+:data:`SERVER_MARKER`), this module registers an exit handler that runs after the exit
+handlers of those libraries (they are registered later, and exit handlers run
+last-registered first): it flushes the standard streams and ends the process
 without the teardown. The only handler it skips is multiprocessing's own, registered before
 it, which ends and joins the process's ``multiprocessing`` children; the server has none (it
 forks workers with ``os.fork``). Workers forked from the server inherit the handler but never
