@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,10 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
 
     Returns the path of the index file.
     """
+    # Absolute and normalised: the datastore returns the copies' absolute paths, which are
+    # stored relative to the export directory (a relative ``directory`` such as ``exp`` or
+    # ``../exp`` must give the same result).
+    directory = Path(os.path.abspath(directory))
     directory.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict[str, dict[str, Any]]] = {}
     datasets = []

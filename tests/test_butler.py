@@ -176,3 +176,17 @@ def test_export_import(butler: Butler, tmp_path: Path) -> None:
     assert sorted(r.id for r in imported) == sorted(r.id for r in refs)
     np.testing.assert_array_equal(other.get(imported[0]).image.values,
                                   butler.get(imported[0]).image.values)
+
+
+def test_export_to_relative_directory(butler: Butler, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """export accepts a relative directory (as the CLI passes it), including one with '..'."""
+    refs = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    index = butler.export(refs, "exp")
+    assert index == tmp_path / "work" / "exp" / "export.json"
+    butler.export(refs, "../exp2")
+    other = Butler.create(tmp_path / "other")
+    imported = other.import_("../exp2")
+    assert sorted(r.id for r in imported) == sorted(r.id for r in refs)
