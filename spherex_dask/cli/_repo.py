@@ -67,16 +67,66 @@ def select_datasets(
     bind: tuple[str, ...],
     *,
     find_first: bool = True,
+    find_all_option: bool = False,
 ) -> Iterator[DatasetRef]:
-    """The datasets the common options select: types (default all), collections (default
-    every collection, chains flattened), ``--where`` and ``--bind``."""
-    colls = split_collections(collections) or registry.query_collections("*", flatten_chains=True)
+    """The datasets the common options select: types (default all), collections, ``--where``
+    and ``--bind``.
+
+    Without ``--collections`` every dataset of every RUN collection is selected once (there is
+    no search order to take a first match in). ``find_all_option`` says whether the command
+    has ``--find-all``, for the error about CALIBRATION collections.
+    """
+    from ..types import CollectionType
+
+    colls = split_collections(collections)
+    if not colls:
+        colls = registry.query_collections("*", collection_types=[CollectionType.RUN])
+        if not colls:
+            return iter(())
+        find_first = False
+    if find_first:
+        _check_no_calibration_search(registry, dataset_types, colls, find_all_option)
     return registry.query_datasets(
         list(dataset_types) or ...,
         collections=colls,
         where=where,
         bind=parse_bind(bind),
         find_first=find_first,
+    )
+
+
+def _check_no_calibration_search(
+    registry: Registry,
+    dataset_types: tuple[str, ...],
+    collections: list[str],
+    find_all_option: bool,
+) -> None:
+    """Refuse a first-match search of calibration datasets in CALIBRATION collections with
+    advice in the command's terms (the registry's error speaks of Python arguments)."""
+    from ..types import CollectionType
+
+    calibrations = registry.query_collections(
+        collections, collection_types=[CollectionType.CALIBRATION], flatten_chains=True
+    )
+    if not calibrations:
+        return
+    types = (
+        [registry.get_dataset_type(name) for name in dataset_types]
+        if dataset_types
+        else registry.query_dataset_types("*")
+    )
+    calibration_types = [t.name for t in types if t.is_calibration]
+    if not calibration_types:
+        return
+    advice = (
+        "add --find-all to list every certified dataset with its run"
+        if find_all_option
+        else "name the RUN collection(s) holding the datasets instead"
+    )
+    raise click.ClickException(
+        f"Cannot take the first match of {', '.join(calibration_types)} in CALIBRATION "
+        f"collection(s) {', '.join(calibrations)}: a calibration can be certified there for "
+        f"several validity ranges; {advice}."
     )
 
 
@@ -273,11 +323,20 @@ def query_datasets(
     limit: int,
     fmt: str,
 ) -> None:
-    """List datasets of DATASET_TYPES (default: all) in COLLECTIONS (default: all)."""
+    """List datasets of DATASET_TYPES (default: all) in COLLECTIONS (default: all).
+
+    Without --collections every dataset of every RUN collection is listed once.
+    """
     registry = open_registry(repo)
     refs = []
     for ref in select_datasets(
-        registry, dataset_types, collections, where, bind, find_first=not find_all
+        registry,
+        dataset_types,
+        collections,
+        where,
+        bind,
+        find_first=not find_all,
+        find_all_option=True,
     ):
         refs.append(ref)
         if limit and len(refs) >= limit:

@@ -151,3 +151,28 @@ def test_ingest_files_with_regex_and_header(repo: Path, sim_dir: Path) -> None:
               "--data-id", "instrument=SPHEREx", ok=False)
     assert darks[0].name in out
     assert "copies2" not in run("query-collections", repo)
+
+
+def test_default_collections_after_certify(repo: Path, tmp_path: Path) -> None:
+    """Without --collections every dataset is selected once, CALIBRATION collections or not;
+    a first-match search of a CALIBRATION collection asks for --find-all."""
+    run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2020-01-01")
+    rows = json.loads(run("query-datasets", repo, "--format", "json"))
+    assert sorted(r["dataset_type"] for r in rows) == ["dark"] * 2 + ["raw"] * 4
+    assert len({r["id"] for r in rows}) == len(rows)
+    run("export", repo, tmp_path / "exp")
+    assert len(json.loads((tmp_path / "exp" / "export.json").read_text())["datasets"]) == 6
+    run("retrieve-artifacts", repo, tmp_path / "out")
+    assert len(list((tmp_path / "out").rglob("*.fits"))) == 6
+    out = run("query-datasets", repo, "dark", "--collections", "calib", ok=False)
+    assert "--find-all" in out
+    assert "find_first" not in out
+    assert len(json.loads(run("query-datasets", repo, "dark", "--collections", "calib",
+                              "--find-all", "--format", "json"))) == 2
+
+
+def test_query_datasets_in_empty_repository(tmp_path: Path) -> None:
+    """A repository with no collections has no datasets to list (not an error)."""
+    run("create", tmp_path / "r")
+    assert "(no results)" in run("query-datasets", tmp_path / "r")
+    assert json.loads(run("query-datasets", tmp_path / "r", "--format", "json")) == []
