@@ -21,6 +21,7 @@ from ._output import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
 
     from ..butler import Butler
     from ..registry import Registry
@@ -429,11 +430,21 @@ def certify_calibrations(
     """Certify DATASET_TYPE datasets of INPUT_RUN into CALIBRATION COLLECTION for a time range."""
     from ..types import CollectionType, Timespan, parse_time
 
+    def time_option(value: str | None, option: str) -> datetime | None:
+        try:
+            return parse_time(value) if value else None
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint=option) from None
+
+    begin = time_option(begin_date, "--begin-date")
+    end = time_option(end_date, "--end-date")
+    try:
+        timespan = Timespan(begin, end)
+    except ValueError as err:
+        raise click.BadParameter(
+            f"{err} Give an --end-date after the --begin-date.", param_hint="--end-date"
+        ) from None
     registry = open_registry(repo, writeable=True)
-    timespan = Timespan(
-        parse_time(begin_date) if begin_date else None, parse_time(end_date) if end_date else None
-    )
-    registry.register_collection(collection, CollectionType.CALIBRATION)
     refs = list(
         registry.query_datasets(
             dataset_type, collections=[input_run], find_first=not search_all_inputs
@@ -441,7 +452,9 @@ def certify_calibrations(
     )
     if not refs:
         raise click.ClickException(f"No {dataset_type!r} datasets in {input_run!r} to certify.")
-    registry.certify(collection, refs, timespan)
+    with registry.transaction():  # a failed certify leaves no new, empty collection behind
+        registry.register_collection(collection, CollectionType.CALIBRATION)
+        registry.certify(collection, refs, timespan)
     click.echo(f"Certified {len(refs)} {dataset_type} dataset(s) into {collection} for {timespan}.")
 
 

@@ -176,3 +176,22 @@ def test_query_datasets_in_empty_repository(tmp_path: Path) -> None:
     run("create", tmp_path / "r")
     assert "(no results)" in run("query-datasets", tmp_path / "r")
     assert json.loads(run("query-datasets", tmp_path / "r", "--format", "json")) == []
+
+
+def test_certify_calibrations_bad_input(repo: Path) -> None:
+    """Bad dates are usage errors naming the option; a failed certify creates no collection."""
+    result = CliRunner().invoke(cli, ["certify-calibrations", str(repo), "darkr", "calib", "dark",
+                                      "--begin-date", "yesterday"])
+    assert result.exit_code == 2
+    assert "--begin-date" in result.output
+    assert "yesterday" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    out = run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date",
+              "2026-01-01", "--end-date", "2025-01-01", ok=False)
+    assert "--end-date" in out
+    out = run("certify-calibrations", repo, "darkr", "calib", "drak", ok=False)
+    assert "dark" in out
+    assert "calib" not in run("query-collections", repo)
+    run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2025-01-01",
+        "--end-date", "2025-06-01T12:00:00")
+    assert "CALIBRATION" in run("query-collections", repo, "calib")
