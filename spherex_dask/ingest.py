@@ -161,7 +161,7 @@ def find_files(
 ) -> list[Path]:
     """Files recursively under ``directory`` whose names match ``regex`` (any of several), sorted."""
     if isinstance(regex, str | re.Pattern):
-        patterns = [re.compile(regex) if isinstance(regex, str) else regex]
+        patterns = [_compile(regex) if isinstance(regex, str) else regex]
     else:
         patterns = list(regex)
     root = Path(directory)
@@ -170,6 +170,16 @@ def find_files(
     return sorted(
         p for p in root.rglob("*") if p.is_file() and any(r.search(p.name) for r in patterns)
     )
+
+
+def _compile(regex: str) -> re.Pattern[str]:
+    """``regex`` compiled; an invalid one is an :class:`IngestError` saying where it fails."""
+    try:
+        return re.compile(regex)
+    except re.error as err:
+        raise IngestError(
+            f"Invalid regular expression {regex!r}: {err}; nothing was ingested."
+        ) from None
 
 
 def _default_patterns(kind: str) -> list[re.Pattern[str]]:
@@ -221,7 +231,7 @@ def ingest_simulated(
         registered in that case.
     """
     dataset_type = dataset_type_for(ingest_type)
-    patterns = [re.compile(regex)] if regex else _default_patterns(ingest_type)
+    patterns = [_compile(regex)] if regex else _default_patterns(ingest_type)
     paths = find_files(directory, patterns)
     if not paths:
         raise IngestError(
@@ -302,7 +312,7 @@ def ingest_files(
         Naming the first file whose name does not match, whose header lacks a keyword, or
         whose data ID is invalid; nothing is registered.
     """
-    pattern = re.compile(regex) if regex else None
+    pattern = _compile(regex) if regex else None
     datasets = []
     for raw_path in paths:
         path = Path(raw_path)

@@ -195,3 +195,15 @@ def test_certify_calibrations_bad_input(repo: Path) -> None:
     run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2025-01-01",
         "--end-date", "2025-06-01T12:00:00")
     assert "CALIBRATION" in run("query-collections", repo, "calib")
+
+
+def test_invalid_regex_is_a_clear_error(repo: Path, sim_dir: Path) -> None:
+    """A --regex that is not a valid regular expression is an error, not a traceback."""
+    files = sorted(sim_dir.glob("sim_exposure_*_array_*.fits"))
+    out = run("ingest-files", repo, "raw", "again", files[0], "--regex", r"array_(?P<detector>\d",
+              "--data-id", "instrument=SPHEREx", ok=False)
+    assert "Invalid regular expression" in out
+    assert "Traceback" not in out
+    out = run("ingest-simulated", repo, sim_dir, "--regex", "(", "--run", "again", ok=False)
+    assert "Invalid regular expression '('" in out
+    assert "again" not in run("query-collections", repo)
