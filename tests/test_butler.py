@@ -190,3 +190,19 @@ def test_export_to_relative_directory(butler: Butler, tmp_path: Path,
     other = Butler.create(tmp_path / "other")
     imported = other.import_("../exp2")
     assert sorted(r.id for r in imported) == sorted(r.id for r in refs)
+
+
+@pytest.mark.parametrize("size", [5000, 2880 * 7])
+def test_ingest_refuses_truncated_fits(tmp_path: Path, sim, size: int) -> None:
+    """A truncated FITS file (mid-block, or at a block boundary inside an image's data) fails
+    the ingest, naming the file; nothing is registered or copied."""
+    butler = Butler.create(tmp_path / "repo")
+    ingest_simulated(butler, sim.root, ingest_type="raw", run="records")
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(raw_path(sim, 2).read_bytes()[:size])
+    good = FileDataset(path=str(raw_path(sim, 1)), dataset_type="raw", data_id=raw_id(sim, 1))
+    bad = FileDataset(path=str(cut), dataset_type="raw", data_id=raw_id(sim, 2))
+    with pytest.raises(IngestError, match=r"cut\.fits.*truncated"):
+        butler.ingest(good, bad, transfer="copy", run="cut")
+    assert "cut" not in butler.registry.query_collections("*")
+    assert not (tmp_path / "repo" / "cut").exists()

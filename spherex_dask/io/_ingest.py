@@ -60,7 +60,7 @@ def _choose_formatter(
             return formatter
     raise IngestError(
         f"File {_describe(source, ref)} is not readable as any {storage_class.name} format "
-        f"(tried {', '.join(storage_class.ingest_formatters)}); is it corrupt? Pass formatter= to force one."
+        f"(tried {', '.join(storage_class.ingest_formatters)}); is it corrupt or truncated? Pass formatter= to force one."
     )
 
 

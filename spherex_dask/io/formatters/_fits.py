@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 
 from .._fs import open_file
 from ._base import Formatter, check_parameters
@@ -90,12 +90,25 @@ class FitsImageFormatter(Formatter):
         write_fits(obj, path, storage_options=storage_options)
 
     def can_read(self, path: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """Whether the file starts with the FITS ``SIMPLE  =`` card."""
+        """Whether the file starts with the FITS ``SIMPLE  =`` card and is whole.
+
+        Whole: a whole number of 2880-byte blocks, and no image's data reaching past the end
+        (only the headers are read), so that ingest refuses a truncated copy.
+        """
+        from ._fits_scan import BLOCK, scan_layout
+
         try:
             with open_file(path, "rb", storage_options=storage_options) as f:
-                return bool(f.read(len(_MAGIC)) == _MAGIC)
-        except (OSError, ValueError):
+                if f.read(len(_MAGIC)) != _MAGIC:
+                    return False
+                f.seek(0, 2)
+                size = f.tell()
+                if size % BLOCK:
+                    return False
+                scan_layout(cast("BinaryIO", f), size, path)  # FormatterError if truncated
+        except (OSError, ValueError):  # FormatterError is a ValueError
             return False
+        return True
 
     def list_components(
         self, path: str, *, storage_options: Mapping[str, Any] | None = None
