@@ -258,23 +258,27 @@ class Butler:
         collections: str | Sequence[str] | None = None,
         parameters: Mapping[str, Any] | None = None,
         timespan: Timespan | None = None,
+        verify: bool | None = None,
         **kwargs: Any,
     ) -> Any:
         """Read a dataset; images come back as lazy, chunked ``xarray.Dataset`` objects.
 
         ``"raw.flags"`` reads one component; ``parameters={"bbox": (y0, y1, x0, x1)}`` reads
-        one region only.
+        one region only. ``verify=True`` first checks the file's size and the checksum
+        recorded at put or ingest (repositories created with ``checksum=``), which reads
+        the whole file once; by default files are not verified, so that reads stay lazy.
 
         Raises
         ------
         DatasetNotFoundError
             If no dataset matches in the collections searched.
         FileMissingError, ChecksumError, FormatterError
-            If the file is missing, altered or unreadable.
+            If the file is missing, altered (``ChecksumError`` only with ``verify=True``) or
+            unreadable.
         """
         ref, component = self._resolve(dataset_type, data_id, collections, timespan, kwargs)
         return self.datastore.get(
-            ref, self._locations(ref), parameters=parameters, component=component
+            ref, self._locations(ref), parameters=parameters, component=component, verify=verify
         )
 
     def get_uri(

@@ -103,6 +103,9 @@ def test_missing_file_and_checksum_errors(butler: Butler, sim, tmp_path: Path) -
     with pytest.raises(ChecksumError, match=dark_uri.name):
         butler.datastore.verify(butler.registry.get_locations(
             [butler.find_dataset("dark", instrument="SPHEREx", detector=1).id]).popitem()[1][0])
+    with pytest.raises(ChecksumError, match=dark_uri.name):
+        butler.get("dark", instrument="SPHEREx", detector=1, verify=True)
+    butler.get("dark", instrument="SPHEREx", detector=1)  # lazy reads are not verified
     dark_uri.write_bytes(b"SIMPLE  = not really a FITS file")
     with pytest.raises((FormatterError, ChecksumError), match=dark_uri.name):
         butler.get("dark", instrument="SPHEREx", detector=1).image.values  # noqa: B018
