@@ -195,8 +195,15 @@ def register_dataset_type(
     repo: str, name: str, storage_class: str, dimensions: tuple[str, ...], is_calibration: bool
 ) -> None:
     """Register dataset type NAME with STORAGE_CLASS and DIMENSIONS."""
+    from ..io import default_storage_classes
     from ..types import DatasetType
 
+    known = default_storage_classes()
+    if storage_class not in known:
+        raise click.BadParameter(
+            f"Unknown storage class {storage_class!r}; choose one of {', '.join(sorted(known))}.",
+            param_hint="STORAGE_CLASS",
+        )
     registry = open_registry(repo, writeable=True)
     dt = DatasetType(
         name=name,

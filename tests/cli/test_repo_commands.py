@@ -207,3 +207,14 @@ def test_invalid_regex_is_a_clear_error(repo: Path, sim_dir: Path) -> None:
     out = run("ingest-simulated", repo, sim_dir, "--regex", "(", "--run", "again", ok=False)
     assert "Invalid regular expression '('" in out
     assert "again" not in run("query-collections", repo)
+
+
+def test_register_dataset_type_unknown_storage_class(repo: Path) -> None:
+    """A misspelt storage class is refused (it would only fail at the first put or get)."""
+    out = run("register-dataset-type", repo, "flat", "SpectralImag", "instrument", "detector",
+              ok=False)
+    assert "SpectralImag" in out
+    assert "SpectralImage" in out
+    assert "flat" not in run("query-dataset-types", repo)
+    run("register-dataset-type", repo, "flat", "SpectralImage", "instrument", "detector",
+        "--is-calibration")
