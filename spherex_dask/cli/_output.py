@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -118,7 +119,9 @@ def _cell(value: Any) -> str:
 
 
 def handle_errors(func: F) -> F:
-    """Turn spherex_dask errors into a one-line ``Error: ...`` and exit status 1."""
+    """Turn spherex_dask errors, and operating-system errors such as a path that is not a
+    directory or not writeable, into a one-line ``Error: ...`` and exit status 1 (the
+    traceback is logged at the debug level)."""
     import functools
 
     @functools.wraps(func)
@@ -127,7 +130,8 @@ def handle_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except SpherexDaskError as err:
+        except (SpherexDaskError, OSError) as err:
+            logging.getLogger("spherex_dask.cli").debug("Command failed", exc_info=True)
             raise click.ClickException(str(err)) from err
 
     return wrapper  # type: ignore[return-value]

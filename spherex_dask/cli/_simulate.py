@@ -7,6 +7,8 @@ from datetime import datetime
 
 import click
 
+from ._output import handle_errors
+
 __all__ = ["parse_detectors", "simulate"]
 
 
@@ -95,6 +97,7 @@ def _detectors_option(ctx: click.Context, param: click.Parameter, value: str) ->
     help="Planning period of the observations.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@handle_errors
 def simulate(
     outdir: str,
     exposures: int,
@@ -112,24 +115,20 @@ def simulate(
     One dark per detector, one raw frame per exposure and detector, and with --level2 one
     IRSA-layout Level-2 file per exposure and detector. The same seed gives the same bytes.
     """
-    from ..errors import SpherexDaskError
     from ..sim import simulate as run_simulation
 
-    try:
-        simulation = run_simulation(
-            outdir,
-            exposures=exposures,
-            detectors=detectors,
-            size=size,
-            seed=seed,
-            level2=level2,
-            naming=naming,  # type: ignore[arg-type]
-            start=start,
-            planning_period=planning_period,
-            overwrite=overwrite,
-        )
-    except SpherexDaskError as err:
-        raise click.ClickException(str(err)) from err
+    simulation = run_simulation(
+        outdir,
+        exposures=exposures,
+        detectors=detectors,
+        size=size,
+        seed=seed,
+        level2=level2,
+        naming=naming,  # type: ignore[arg-type]
+        start=start,
+        planning_period=planning_period,
+        overwrite=overwrite,
+    )
     counts = {kind: 0 for kind in ("raw", "dark", "level2")}
     for item in simulation.files:
         counts[item.kind] += 1

@@ -218,3 +218,18 @@ def test_register_dataset_type_unknown_storage_class(repo: Path) -> None:
     assert "flat" not in run("query-dataset-types", repo)
     run("register-dataset-type", repo, "flat", "SpectralImage", "instrument", "detector",
         "--is-calibration")
+
+
+def test_os_errors_are_one_line_errors(repo: Path, tmp_path: Path) -> None:
+    """A path that cannot be created (here under a plain file) is an error, not a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args in (["create", blocker / "repo"],
+                 ["simulate", blocker / "sim", "--exposures", "1", "--size", "16"],
+                 ["export", repo, blocker / "exp", "raw", "--collections", "rawexpr"],
+                 ["retrieve-artifacts", repo, blocker / "out", "raw", "--collections", "rawexpr"]):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 1, (args, result.output)
+        assert isinstance(result.exception, SystemExit), (args, result.exception)
+        assert "Not a directory" in result.output
+        assert str(blocker) in result.output
