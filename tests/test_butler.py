@@ -13,6 +13,7 @@ from astropy.io import fits
 from spherex_dask.butler import Butler, FileDataset
 from spherex_dask.errors import (
     ChecksumError,
+    DataIdError,
     DatasetNotFoundError,
     FileMissingError,
     FormatterError,
@@ -79,6 +80,9 @@ def test_wrong_data_id_is_a_clear_error(butler: Butler, sim) -> None:
     with pytest.raises(DatasetNotFoundError, match="rawexpr"):
         butler.get("raw", raw_id(sim, detector=1) | {"exposure": 1})
     assert not butler.exists("raw", raw_id(sim) | {"detector": 6})
+    typo = {k: v for k, v in raw_id(sim).items() if k != "detector"} | {"detectr": 1}
+    with pytest.raises(DataIdError, match="Unknown dimension 'detectr'"):
+        butler.get("raw", typo)
 
 
 def test_put_get_round_trip_zarr(butler: Butler, sim) -> None:
