@@ -228,7 +228,8 @@ def ingest_simulated(
     ------
     IngestError
         If no file matches, or a file is unreadable, mis-named or a duplicate; nothing is
-        registered in that case.
+        registered in that case (not even the instrument or the files' exposure records)
+        and no file is transferred.
     """
     dataset_type = dataset_type_for(ingest_type)
     patterns = [_compile(regex)] if regex else _default_patterns(ingest_type)
@@ -238,16 +239,24 @@ def ingest_simulated(
             f"No file in {str(directory)!r} matches "
             f"{' or '.join(repr(p.pattern) for p in patterns)} for ingest type {ingest_type!r}."
         )
-    register_instrument(butler.registry)
-    datasets = _datasets_from_headers(butler, paths, dataset_type, progress=progress)
-    return butler.ingest(
-        *datasets, transfer=transfer, run=run or DEFAULT_RUNS[ingest_type], progress=progress
-    )
+    datasets, records = _datasets_from_headers(paths, dataset_type, progress=progress)
+    # One transaction: a failed ingest leaves no instrument, detector, planning-period or
+    # exposure record behind either (the write lock is held while the files are transferred).
+    with butler.registry.transaction():
+        register_instrument(butler.registry)
+        for element, rows in records.items():
+            if rows:
+                butler.registry.sync_dimension_records(element, rows)
+        return butler.ingest(
+            *datasets, transfer=transfer, run=run or DEFAULT_RUNS[ingest_type], progress=progress
+        )
 
 
 def _datasets_from_headers(
-    butler: Butler, paths: Sequence[Path], dataset_type: DatasetType, *, progress: bool
-) -> list[FileDataset]:
+    paths: Sequence[Path], dataset_type: DatasetType, *, progress: bool
+) -> tuple[list[FileDataset], dict[str, list[dict[str, Any]]]]:
+    """The files' datasets, and the planning-period and exposure records their primary
+    headers give (to sync before the ingest), without writing anything."""
     periods: dict[str, dict[str, Any]] = {}
     exposures: dict[int, dict[str, Any]] = {}
     datasets = []
@@ -269,12 +278,8 @@ def _datasets_from_headers(
         datasets.append(
             FileDataset(path=str(path), dataset_type=dataset_type.name, data_id=data_id)
         )
-    with butler.registry.transaction():
-        if periods:
-            butler.registry.sync_dimension_records("planning_period", list(periods.values()))
-        if exposures:
-            butler.registry.sync_dimension_records("exposure", list(exposures.values()))
-    return datasets
+    records = {"planning_period": list(periods.values()), "exposure": list(exposures.values())}
+    return datasets, records
 
 
 def ingest_files(

@@ -140,6 +140,30 @@ def test_ingest_is_all_or_nothing(tmp_path: Path, sim) -> None:
         p.is_file() for p in (tmp_path / "repo" / "again").rglob("*"))
 
 
+@pytest.mark.parametrize("transfer", ["copy", "symlink"])
+def test_failed_ingest_simulated_leaves_no_records(tmp_path: Path, sim, transfer: str) -> None:
+    """ingest_simulated is all or nothing, dimension records included: a truncated file
+    among good ones leaves a fresh repository without instrument or exposure records."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for f in sim.files:
+        if f.kind == "raw":
+            (incoming / f.path.name).write_bytes(f.path.read_bytes())
+    cut = incoming / raw_path(sim, 2).name
+    cut.write_bytes(cut.read_bytes()[:5000])
+    butler = Butler.create(tmp_path / "repo")
+    with pytest.raises(IngestError, match=cut.name):
+        ingest_simulated(butler, incoming, ingest_type="raw", transfer=transfer)
+    for element in ("instrument", "detector", "planning_period", "exposure"):
+        assert list(butler.registry.query_dimension_records(element)) == [], element
+    assert butler.registry.query_collections("*") == []
+    assert not any(p.is_file() for p in (tmp_path / "repo").rglob("*.fits"))
+    (incoming / cut.name).write_bytes(raw_path(sim, 2).read_bytes())  # fixed: ingest works
+    refs = ingest_simulated(butler, incoming, ingest_type="raw", transfer=transfer)
+    assert len(refs) == len(list(incoming.iterdir()))
+    assert len(list(butler.registry.query_dimension_records("exposure"))) == len(sim.exposures)
+
+
 @pytest.mark.parametrize("transfer", ["copy", "symlink", "relsymlink", "hardlink", "move", "direct"])
 def test_transfer_modes(tmp_path: Path, sim, transfer: str) -> None:
     """Every transfer mode leaves a readable dataset behind."""
