@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from spherex_dask.io.formatters._fits_scan import (
     BinaryTable,
     FitsHeader,
+    is_truncated,
     parse_cards,
     scan_layout,
 )
@@ -169,3 +170,44 @@ def test_binary_table_columns_match_astropy() -> None:
     assert list(table.column("NAME")) == ["ab", "cd"]
     with pytest.raises(KeyError):
         BinaryTable(*_table_bytes(hdu)).column("MISSING")
+
+
+def _file_bytes(*hdus: fits.hdu.base._BaseHDU) -> bytes:
+    buffer = io.BytesIO()
+    fits.HDUList(list(hdus)).writeto(buffer)
+    return buffer.getvalue()
+
+
+def _truncated(data: bytes) -> bool:
+    return is_truncated(io.BytesIO(data), len(data))
+
+
+def test_is_truncated_finds_every_cut() -> None:
+    """A cut anywhere in a header or in data is found; a whole file, one without its final
+    padding, or one with zero padding appended is whole."""
+    image = fits.ImageHDU(np.arange(3000, dtype=">f4").reshape(50, 60), name="IMAGE")
+    table = fits.BinTableHDU.from_columns([fits.Column("X", "E", array=np.arange(5.0))])
+    data = _file_bytes(fits.PrimaryHDU(), image, table)
+    hdus = scan_layout(io.BytesIO(data), len(data), "f")
+    assert hdus is not None
+    assert not _truncated(data)
+    ends = [h.data_offset + h.data_size for h in hdus]
+    assert not _truncated(data[: ends[-1]])  # final padding missing only
+    assert not _truncated(data + b"\0" * 100)
+    # (a cut between two HDUs leaves a shorter, valid file: not detectable here)
+    for cut in (100, hdus[1].header_offset + 80, hdus[1].data_offset + 7, ends[1] - 1,
+                hdus[2].header_offset + 2000, ends[2] - 1):
+        assert _truncated(data[:cut]), cut
+
+
+def test_is_truncated_reads_unusual_headers_card_by_card() -> None:
+    """Structural keywords out of the standard's order (or in free format) are still read."""
+    data = bytearray(_file_bytes(fits.PrimaryHDU(np.zeros((20, 30), dtype=">i2"))))
+    cards = [data[i : i + 80] for i in range(0, 2880, 80)]
+    naxis2 = next(i for i, c in enumerate(cards) if c.startswith(b"NAXIS2"))
+    cards[naxis2] = b"NAXIS2  =     20 / free format".ljust(80)
+    cards.insert(naxis2 + 1, cards.pop(naxis2 - 1))  # NAXIS1 after NAXIS2
+    data[:2880] = b"".join(cards)
+    fits.open(io.BytesIO(bytes(data))).close()  # astropy reads it
+    assert not _truncated(bytes(data))
+    assert _truncated(bytes(data[: 2880 + 20 * 30 * 2 - 1]))

@@ -92,23 +92,19 @@ class FitsImageFormatter(Formatter):
     def can_read(self, path: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
         """Whether the file starts with the FITS ``SIMPLE  =`` card and is whole.
 
-        Whole: a whole number of 2880-byte blocks, and no image's data reaching past the end
-        (only the headers are read), so that ingest refuses a truncated copy.
+        Whole: no header cut short and no HDU's data reaching past the end of the file (only
+        the headers' structural keywords are read), so that ingest refuses a truncated copy.
         """
-        from ._fits_scan import BLOCK, scan_layout
+        from ._fits_scan import is_truncated
 
         try:
             with open_file(path, "rb", storage_options=storage_options) as f:
                 if f.read(len(_MAGIC)) != _MAGIC:
                     return False
                 f.seek(0, 2)
-                size = f.tell()
-                if size % BLOCK:
-                    return False
-                scan_layout(cast("BinaryIO", f), size, path)  # FormatterError if truncated
-        except (OSError, ValueError):  # FormatterError is a ValueError
+                return not is_truncated(cast("BinaryIO", f), f.tell())
+        except (OSError, ValueError):
             return False
-        return True
 
     def list_components(
         self, path: str, *, storage_options: Mapping[str, Any] | None = None

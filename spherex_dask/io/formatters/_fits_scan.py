@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ import numpy as np
 from ...errors import FormatterError
 from ._headers import cards_to_attrs
 
-__all__ = ["BinaryTable", "FitsHeader", "RawHdu", "parse_cards", "read_header_text", "scan_layout"]
+__all__ = [
+    "BinaryTable",
+    "FitsHeader",
+    "RawHdu",
+    "is_truncated",
+    "parse_cards",
+    "read_header_text",
+    "scan_layout",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +223,7 @@ def read_header_text(f: BinaryIO, offset: int) -> str | None:
     return None
 
 
-def _data_size(header: FitsHeader, primary: bool) -> int | None:
+def _data_size(header: Mapping[str, Any], primary: bool) -> int | None:
     """Bytes of data of an HDU, ``None`` for layouts left to astropy (random groups)."""
     try:
         naxis = int(header["NAXIS"])
@@ -228,7 +237,7 @@ def _data_size(header: FitsHeader, primary: bool) -> int | None:
         return None
     if naxis == 0:
         return 0
-    return abs(bitpix) // 8 * gcount * (pcount + int(np.prod(dims, dtype=np.int64)))
+    return abs(bitpix) // 8 * gcount * (pcount + math.prod(dims))
 
 
 def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
@@ -266,6 +275,107 @@ def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
         hdus.append(hdu)
         offset = data_offset + -(-data_size // BLOCK) * BLOCK
     return hdus
+
+
+#: The keywords that say how long an HDU's data are (see `_data_size`).
+_STRUCTURAL = frozenset({"XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS"})
+
+
+def _structural_cards(text: str) -> dict[str, Any] | None:
+    """The structural keywords of a header's text (``None`` if one needs astropy)."""
+    fixed = _fixed_structure(text)
+    if fixed is not None:
+        return fixed
+    cards: dict[str, Any] = {}
+    for at in range(0, len(text), CARD):
+        key = text[at : at + 8].rstrip()
+        if key in _STRUCTURAL or (key.startswith("NAXIS") and key[5:].isdigit()):
+            parsed = parse_cards(text[at : at + CARD])
+            if not parsed:
+                return None
+            cards[key] = parsed[0][1]
+    return cards
+
+
+def _fixed_structure(text: str) -> dict[str, int] | None:
+    """The structural keywords where the standard puts them: first, in a fixed order
+    (``BITPIX``, ``NAXIS``, ``NAXISn``, then ``PCOUNT`` and ``GCOUNT`` in an extension), with
+    fixed-format integer values (columns 11-30). ``None`` for any other header, and for
+    random groups."""
+
+    def value(index: int, key: str) -> int:
+        card = text[index * CARD : (index + 1) * CARD]
+        if card[:8].rstrip() != key or card[8:10] != "= ":
+            raise ValueError(key)
+        return int(card[10:30])
+
+    try:
+        cards = {"BITPIX": value(1, "BITPIX"), "NAXIS": value(2, "NAXIS")}
+        naxis = cards["NAXIS"]
+        for i in range(1, naxis + 1):
+            cards[f"NAXIS{i}"] = value(2 + i, f"NAXIS{i}")
+        if text.startswith("XTENSION"):
+            cards["PCOUNT"] = value(3 + naxis, "PCOUNT")
+            cards["GCOUNT"] = value(4 + naxis, "GCOUNT")
+        elif naxis and cards["NAXIS1"] == 0:
+            return None  # random groups: GROUPS, PCOUNT and GCOUNT may follow anywhere
+    except ValueError:
+        return None
+    return cards
+
+
+def is_truncated(f: BinaryIO, size: int) -> bool:
+    """Whether an open FITS file of ``size`` bytes is cut short.
+
+    Cut short: a header ends without its ``END`` card, or an HDU's data reach past the end
+    of the file. Only the headers are read, and only their structural keywords parsed (about
+    a tenth of :func:`scan_layout`'s time); what this cannot judge (unusual values, random
+    groups) counts as whole, for the reader to report. Missing final padding alone is not
+    truncation (astropy reads such files).
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> buffer = io.BytesIO()
+    >>> fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((40, 40)))]).writeto(buffer)
+    >>> data = buffer.getvalue()
+    >>> is_truncated(io.BytesIO(data), len(data))
+    False
+    >>> is_truncated(io.BytesIO(data[:-2880]), len(data) - 2880)
+    True
+    """
+    offset, primary = 0, True
+    while offset < size:
+        text = read_header_text(f, offset)
+        if text is None:
+            return _header_cut_short(f, offset, primary)
+        header = _structural_cards(text)
+        data_size = None if header is None else _data_size(header, primary)
+        if data_size is None:
+            return False
+        data_offset = offset + -(-(len(text) + CARD) // BLOCK) * BLOCK
+        if data_offset + data_size > size:
+            return True
+        offset = data_offset + -(-data_size // BLOCK) * BLOCK
+        primary = False
+    return False
+
+
+def _header_cut_short(f: BinaryIO, offset: int, primary: bool) -> bool:
+    """Whether the bytes from ``offset`` are an HDU that the end of the file cuts short: a
+    header without its ``END`` card, or a header whose data are missing (rather than zero or
+    blank padding, or a header :func:`read_header_text` left aside)."""
+    f.seek(offset)
+    tail = f.read(_MAX_HEADER_BLOCKS * BLOCK)
+    if not tail.strip(b"\0 ") or len(tail) == _MAX_HEADER_BLOCKS * BLOCK:
+        return False
+    end = next((at for at in range(0, len(tail), CARD) if tail.startswith(_END, at)), None)
+    if end is None:
+        return True
+    header = _structural_cards(tail[:end].decode("ascii", "replace"))
+    return bool(header is not None and _data_size(header, primary))
 
 
 #: TFORM type code -> big-endian numpy type, for the binary-table columns read here.
