@@ -187,6 +187,7 @@ def _load_graph(
 ) -> tuple[QuantumGraph, OutputCollections]:
     from ..errors import PipelineError
     from ..pipeline import QuantumGraph
+    from ..pipeline._prepare import skip_existing_outputs
 
     graph = QuantumGraph.load(path)
     if opts["output_run"] not in (None, graph.output_run):
@@ -198,6 +199,8 @@ def _load_graph(
         opts["inputs"] = graph.input_collections
     if butler.registry.query_collections(graph.output_run):
         opts["extend_run"] = True  # the run was made by an earlier (partial) execution
+        if opts["skip_existing"]:
+            graph = skip_existing_outputs(graph, butler.registry)
     return graph, _plan(butler.registry, opts, graph.output_run)
 
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from spherex_dask.cli import cli
-from spherex_dask.pipeline.tasks import SubtractDarkTask
+from spherex_dask.pipeline.tasks import SubtractDarkConfig, SubtractDarkTask
 
 PIPELINES = Path(__file__).parents[2] / "pipelines"
 EXAMPLE = PIPELINES / "ExamplePipeline.yaml"
@@ -23,6 +23,21 @@ class FailingTask(SubtractDarkTask):
     def run(self, *, raw, dark):  # type: ignore[override]
         if int(raw.attrs.get("DETECTOR", 0)) == 2:
             raise ValueError("bad pixels on detector 2")
+        return super().run(raw=raw, dark=dark)
+
+
+class FailWhileMarkedConfig(SubtractDarkConfig):
+    marker: str = ""
+
+
+class FailWhileMarkedTask(SubtractDarkTask):
+    """Raises for detector 2 while the file ``config.marker`` exists."""
+
+    ConfigClass = FailWhileMarkedConfig
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if int(raw.attrs.get("DETECTOR", 0)) == 2 and Path(self.config.marker).exists():
+            raise ValueError("detector 2 is not ready")
         return super().run(raw=raw, dark=dark)
 
 
@@ -146,6 +161,36 @@ def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler:
     assert len(rows) == 2
     assert all(r["uri"].endswith(".fits") for r in rows)
     assert {r["run"] for r in rows} == {"u/g/one"}
+
+
+def test_saved_graph_is_finished_with_skip_existing(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """A saved graph whose run partly failed (the batch-job case) is run again with
+    --skip-existing: only the quanta without outputs run, into the same run."""
+    marker = tmp_path / "not-ready"
+    marker.touch()
+    yaml = tmp_path / "marked.yaml"
+    yaml.write_text(
+        f"tasks:\n  subtract:\n    class: {__name__}.FailWhileMarkedTask\n"
+        f"    config: {{marker: {marker}}}\n"
+    )
+    saved = tmp_path / "g.json"
+    invoke(f"qgraph -p {yaml} -b {repo} -i rawexpr,calib -o u/s --save-qgraph {saved}")
+    common = f"-g {saved} -b {repo} -o u/s --scheduler {scheduler} --no-progress"
+    out = invoke(f"run {common} --register-dataset-types", code=1)
+    assert "2 quanta succeeded, 2 failed" in out
+    marker.unlink()
+    out = invoke(f"run {common}", code=1)
+    assert "already exist" in out
+    assert "--skip-existing" in out
+    out = invoke(f"run {common} --skip-existing")
+    assert "Quantum graph: 2 quanta" in out
+    assert "2 quanta succeeded, 0 failed" in out
+    rows = as_json(f"query-datasets {repo} dark_subtracted --collections u/s")
+    assert len(rows) == 4
+    assert len({r["run"] for r in rows}) == 1
+    assert as_json(f"query-quanta {repo} --collections u/s --status failed") == []
 
 
 def test_usage_errors(repo: Path, scheduler: str) -> None:
