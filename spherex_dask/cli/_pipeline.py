@@ -140,6 +140,23 @@ def _build(
 
 
 def _export(graph: QuantumGraph, opts: dict[str, Any]) -> None:
+    """Write the files asked for by --qgraph-dot, --qgraph-png and --save-qgraph.
+
+    Raises
+    ------
+    click.ClickException
+        Naming the file that cannot be written (a missing directory, no permission).
+    """
+    try:
+        _write_exports(graph, opts)
+    except OSError as err:
+        raise click.ClickException(
+            f"Cannot write {err.filename or 'the graph file'}: {err.strerror or err}. Give a "
+            "path in an existing, writable directory."
+        ) from err
+
+
+def _write_exports(graph: QuantumGraph, opts: dict[str, Any]) -> None:
     if opts["qgraph_dot"]:
         graph.write_dot(opts["qgraph_dot"])
         click.echo(f"Wrote {opts['qgraph_dot']}")

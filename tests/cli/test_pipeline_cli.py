@@ -207,6 +207,14 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "nope" in out
 
 
+def test_unwritable_graph_files_are_named(repo: Path, tmp_path: Path) -> None:
+    base = f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o x"
+    for option in ("--qgraph-dot", "--save-qgraph"):
+        out = invoke(f"{base} {option} {tmp_path / 'nodir' / 'graph.out'}", code=1)
+        assert f"Error: Cannot write {tmp_path / 'nodir' / 'graph.out'}: No such file" in out
+        assert "Traceback" not in out
+
+
 def test_unreachable_scheduler_leaves_the_repository_unchanged(repo: Path, monkeypatch):
     """A cluster that cannot be reached fails the run before any output collection is made."""
     import socket
