@@ -67,13 +67,16 @@ def split_collections(values: Sequence[str]) -> list[str]:
     return [c.strip() for v in values for c in v.split(",") if c.strip()]
 
 
-def parse_bind(values: Sequence[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings to a bind mapping; comma-separated values become lists."""
+def parse_bind(values: Sequence[str], *, option: str = "--bind") -> dict[str, Any]:
+    """``NAME=VALUE`` strings to a bind mapping; comma-separated values become lists.
+
+    ``option`` is the option named in the error for an item without ``=``.
+    """
     result: dict[str, Any] = {}
     for item in values:
         name, sep, raw = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--bind")
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=option)
         parts = [_scalar(p) for p in raw.split(",")]
         result[name.strip()] = parts if len(parts) > 1 else parts[0]
     return result

@@ -442,7 +442,7 @@ def query_quanta(
             collections=split_collections(collections) or None,
             task_label=task_label,
             status=status,
-            data_id=parse_bind(data_id) or None,
+            data_id=parse_bind(data_id, option="--data-id") or None,
         )
         rows = [_quantum_row(r, full=fmt == "json") for r in records]
     finally:

@@ -207,6 +207,11 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "nope" in out
 
 
+def test_query_quanta_names_its_own_option(repo: Path) -> None:
+    out = invoke(f"query-quanta {repo} --data-id detector", code=2)
+    assert "Invalid value for --data-id: 'detector' is not NAME=VALUE" in out
+
+
 def test_unwritable_graph_files_are_named(repo: Path, tmp_path: Path) -> None:
     base = f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o x"
     for option in ("--qgraph-dot", "--save-qgraph"):
