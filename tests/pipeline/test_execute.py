@@ -509,3 +509,16 @@ def test_plan_outputs_chain_semantics(butler):
         plan_outputs(registry, inputs=INPUTS, output="rawexpr")
     with pytest.raises(Exception, match="add --extend-run"):
         plan_outputs(registry, inputs=INPUTS, output="u/a", output_run=first.run)
+
+
+def test_plan_outputs_refuses_inputs_the_chain_would_shadow(butler):
+    """-o NAME existing with other inputs: the new ones would be searched after the chain's
+    (a dark certified anew in 'calib2' would lose to the one in 'calib'): an error, as with
+    pipetask; inputs the chain holds, contiguous and in order, are fine."""
+    registry = butler.registry
+    apply_outputs(registry, plan_outputs(registry, inputs=INPUTS, output="u/a"))
+    for inputs in (["rawexpr"], ["calib"], INPUTS):
+        assert plan_outputs(registry, inputs=inputs, output="u/a").inputs[-2:] == tuple(INPUTS)
+    for inputs in (["rawexpr", "calib2"], ["calib", "rawexpr"], ["darkr"]):
+        with pytest.raises(PipelineError, match=r"does not hold the inputs.*Leave out -i"):
+            plan_outputs(registry, inputs=inputs, output="u/a")
