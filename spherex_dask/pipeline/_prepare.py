@@ -157,11 +157,22 @@ def input_locations(
     Raises
     ------
     DatasetNotFoundError
-        If some are registered without a stored file (pruned with ``unstore``).
+        If some are not registered (a saved graph built against another repository, or
+        inputs removed since), or registered without a stored file (pruned with ``unstore``).
     """
     initial = graph.initial_inputs()
     found = registry.get_locations([r.id for r in initial])
     missing = [r for r in initial if not found.get(r.id)]
+    # One query per dataset: only a few, on this error path.
+    unregistered = [r for r in missing[:5] if not _is_registered(registry, r.id)]
+    if unregistered:
+        raise DatasetNotFoundError(
+            f"{len(missing)} input dataset(s) of the quantum graph have no stored file in this "
+            "repository, and some are not registered at all ("
+            f"{_examples(f'{r.dataset_type.name} {r.data_id!r} in {r.run}' for r in unregistered)}"
+            "): the graph was built against another repository, or they were removed since. "
+            "Build the graph again from this repository."
+        )
     if missing:
         raise DatasetNotFoundError(
             f"{len(missing)} input dataset(s) have no stored file "
@@ -169,6 +180,14 @@ def input_locations(
             "they were pruned with 'unstore' or removed outside the Butler."
         )
     return {i: tuple(locs) for i, locs in found.items()}
+
+
+def _is_registered(registry: Registry, dataset_id: uuid.UUID) -> bool:
+    try:
+        registry.get_dataset(dataset_id)
+    except DatasetNotFoundError:
+        return False
+    return True
 
 
 def expand_outputs(

@@ -193,6 +193,28 @@ def test_saved_graph_is_finished_with_skip_existing(
     assert as_json(f"query-quanta {repo} --collections u/s --status failed") == []
 
 
+def test_saved_graph_of_another_repository_is_named(
+    repo: Path, tmp_path: Path, sim_dir: Path, scheduler: str
+) -> None:
+    """A graph saved from one repository and run against another, whose datasets have
+    other ids: the error says so, rather than blaming a prune."""
+    saved = tmp_path / "g.json"
+    invoke(f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/o --save-qgraph {saved}")
+    other = tmp_path / "other"
+    invoke(f"create {other}")
+    invoke(f"ingest-simulated {other} {sim_dir} --ingest-type raw --no-progress")
+    invoke(f"ingest-simulated {other} {sim_dir} --ingest-type dark --no-progress")
+    invoke(f"certify-calibrations {other} darkr calib dark")
+    out = invoke(
+        f"run -g {saved} -b {other} -o u/o --scheduler {scheduler} --no-progress "
+        "--register-dataset-types",
+        code=1,
+    )
+    assert "not registered at all" in out
+    assert "built against another repository" in out
+    assert "unstore" not in out
+
+
 def test_usage_errors(repo: Path, scheduler: str) -> None:
     out = invoke(f"run -b {repo} -i rawexpr -o x", code=2)
     assert "exactly one of -p PIPELINE and -g QGRAPH" in out
