@@ -121,7 +121,8 @@ def _cell(value: Any) -> str:
 
 
 def handle_errors(func: F) -> F:
-    """Turn spherex_dask errors into a one-line ``Error: ...`` and exit status 1."""
+    """Turn spherex_dask errors into ``Error: ...`` (with the notes added to the error, one
+    per line) and exit status 1."""
     import functools
 
     @functools.wraps(func)
@@ -131,6 +132,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SpherexDaskError as err:
-            raise click.ClickException(str(err)) from err
+            notes = getattr(err, "__notes__", None) or []
+            raise click.ClickException("\n".join([str(err), *map(str, notes)])) from err
 
     return wrapper  # type: ignore[return-value]

@@ -227,6 +227,9 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "needs an existing output chain" in out
     out = invoke(f"qgraph {base} -c subtract:nope=1", code=1)
     assert "nope" in out
+    out = invoke(f"qgraph {base} -c subtract:connections.raw=rawz", code=1)
+    assert "Dataset type 'rawz' is not registered" in out
+    assert "The pipeline needs 'rawz' as an input" in out  # the note added by the builder
 
 
 def test_query_quanta_names_its_own_option(repo: Path) -> None:
