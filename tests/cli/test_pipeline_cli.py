@@ -199,20 +199,29 @@ def test_saved_graph_of_another_repository_is_named(
     """A graph saved from one repository and run against another, whose datasets have
     other ids: the error says so, rather than blaming a prune."""
     saved = tmp_path / "g.json"
-    invoke(f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/o --save-qgraph {saved}")
+    invoke(
+        f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/o --output-run u/o/graph "
+        f"--save-qgraph {saved}"
+    )
     other = tmp_path / "other"
     invoke(f"create {other}")
     invoke(f"ingest-simulated {other} {sim_dir} --ingest-type raw --no-progress")
     invoke(f"ingest-simulated {other} {sim_dir} --ingest-type dark --no-progress")
     invoke(f"certify-calibrations {other} darkr calib dark")
-    out = invoke(
-        f"run -g {saved} -b {other} -o u/o --scheduler {scheduler} --no-progress "
-        "--register-dataset-types",
-        code=1,
-    )
+    run = f"run -g {saved} -b {other} --scheduler {scheduler} --no-progress"
+    out = invoke(f"{run} -o u/o --register-dataset-types", code=1)
     assert "not registered at all" in out
     assert "built against another repository" in out
     assert "unstore" not in out
+    assert invoke(f"query-collections {other} u/o*") == "(no results)\n"  # nothing was made
+    # An existing output chain is left as it was.
+    invoke(
+        f"run -p {EXAMPLE} -b {other} -i rawexpr,calib -o u/o --output-run u/o/first "
+        f"--scheduler {scheduler} --no-progress --register-dataset-types"
+    )
+    before = invoke(f"query-collections {other}")
+    invoke(f"{run} -o u/o", code=1)
+    assert invoke(f"query-collections {other}") == before
 
 
 def test_usage_errors(repo: Path, scheduler: str) -> None:
