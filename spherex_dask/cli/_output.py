@@ -68,13 +68,16 @@ def split_collections(values: Sequence[str]) -> list[str]:
     return [c.strip() for v in values for c in v.split(",") if c.strip()]
 
 
-def parse_bind(values: Sequence[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings to a bind mapping; comma-separated values become lists."""
+def parse_bind(values: Sequence[str], *, option: str = "--bind") -> dict[str, Any]:
+    """``NAME=VALUE`` strings to a bind mapping; comma-separated values become lists.
+
+    ``option`` is the option named in the error for an item without ``=``.
+    """
     result: dict[str, Any] = {}
     for item in values:
         name, sep, raw = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--bind")
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=option)
         parts = [_scalar(p) for p in raw.split(",")]
         result[name.strip()] = parts if len(parts) > 1 else parts[0]
     return result
@@ -119,9 +122,9 @@ def _cell(value: Any) -> str:
 
 
 def handle_errors(func: F) -> F:
-    """Turn spherex_dask errors, and operating-system errors such as a path that is not a
-    directory or not writeable, into a one-line ``Error: ...`` and exit status 1 (the
-    traceback is logged at the debug level)."""
+    """Turn spherex_dask errors (with the notes added to them, one per line), and
+    operating-system errors such as a path that is not a directory or not writeable, into
+    ``Error: ...`` and exit status 1 (the traceback is logged at the debug level)."""
     import functools
 
     @functools.wraps(func)
@@ -132,6 +135,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (SpherexDaskError, OSError) as err:
             logging.getLogger("spherex_dask.cli").debug("Command failed", exc_info=True)
-            raise click.ClickException(str(err)) from err
+            notes = getattr(err, "__notes__", None) or []
+            raise click.ClickException("\n".join([str(err), *map(str, notes)])) from err
 
     return wrapper  # type: ignore[return-value]

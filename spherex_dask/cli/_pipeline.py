@@ -140,6 +140,23 @@ def _build(
 
 
 def _export(graph: QuantumGraph, opts: dict[str, Any]) -> None:
+    """Write the files asked for by --qgraph-dot, --qgraph-png and --save-qgraph.
+
+    Raises
+    ------
+    click.ClickException
+        Naming the file that cannot be written (a missing directory, no permission).
+    """
+    try:
+        _write_exports(graph, opts)
+    except OSError as err:
+        raise click.ClickException(
+            f"Cannot write {err.filename or 'the graph file'}: {err.strerror or err}. Give a "
+            "path in an existing, writable directory."
+        ) from err
+
+
+def _write_exports(graph: QuantumGraph, opts: dict[str, Any]) -> None:
     if opts["qgraph_dot"]:
         graph.write_dot(opts["qgraph_dot"])
         click.echo(f"Wrote {opts['qgraph_dot']}")
@@ -187,6 +204,7 @@ def _load_graph(
 ) -> tuple[QuantumGraph, OutputCollections]:
     from ..errors import PipelineError
     from ..pipeline import QuantumGraph
+    from ..pipeline._prepare import skip_existing_outputs
 
     graph = QuantumGraph.load(path)
     if opts["output_run"] not in (None, graph.output_run):
@@ -198,6 +216,8 @@ def _load_graph(
         opts["inputs"] = graph.input_collections
     if butler.registry.query_collections(graph.output_run):
         opts["extend_run"] = True  # the run was made by an earlier (partial) execution
+        if opts["skip_existing"]:
+            graph = skip_existing_outputs(graph, butler.registry)
     return graph, _plan(butler.registry, opts, graph.output_run)
 
 
@@ -318,6 +338,7 @@ def _execute(
     opts: dict[str, Any],
     get_client: Callable[[], distributed.Client],
 ) -> bool:
+    from ..errors import SpherexDaskError
     from ..pipeline import apply_outputs, check_graph, prune_replaced, run_quantum_graph
     from ..pipeline._cluster import dashboard_link
 
@@ -330,18 +351,26 @@ def _execute(
     # The output collections are made once a cluster is there to fill them: a cluster that
     # cannot start leaves the repository as it was.
     client = get_client()
+    before = _collections_before(butler.registry, plan)
     apply_outputs(butler.registry, plan)
     if plan.chain:
         click.echo(f"Output collection {plan.chain} -> {', '.join(plan.chain_members)}")
     click.echo(f"Dask dashboard: {dashboard_link(client) or '(none)'}")
-    summary = run_quantum_graph(
-        graph,
-        butler,
-        client,
-        progress=opts["progress"],
-        output_format=opts["output_format"],
-        register_dataset_types=opts["register_dataset_types"],
-    )
+    try:
+        summary = run_quantum_graph(
+            graph,
+            butler,
+            client,
+            progress=opts["progress"],
+            output_format=opts["output_format"],
+            register_dataset_types=opts["register_dataset_types"],
+        )
+    except SpherexDaskError as err:
+        try:
+            _restore_collections(butler.registry, plan, *before)
+        except SpherexDaskError as undo:
+            err.add_note(f"The output collections could not be restored: {undo}")
+        raise
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:
@@ -352,6 +381,33 @@ def _execute(
         else:
             click.echo(f"Kept replaced run {plan.replaced_run}: quanta failed.")
     return summary.ok
+
+
+def _collections_before(
+    registry: Registry, plan: OutputCollections
+) -> tuple[bool, tuple[str, ...] | None]:
+    """Whether the output run exists, and the output chain's members (``None``: no chain)."""
+    run_exists = bool(registry.query_collections(plan.run))
+    chain = None
+    if plan.chain is not None and registry.query_collections(plan.chain):
+        chain = registry.get_collection_chain(plan.chain)
+    return run_exists, chain
+
+
+def _restore_collections(
+    registry: Registry, plan: OutputCollections, run_existed: bool, chain: tuple[str, ...] | None
+) -> None:
+    """Undo :func:`apply_outputs` after a run that stopped before any quantum was recorded
+    (inputs without files...): the chain as it was, no new empty run."""
+    if run_existed or next(iter(registry.query_quanta(run=plan.run)), None) is not None:
+        return  # quanta ran: their records (and the run) stay
+    with registry.transaction():
+        if plan.chain is not None:
+            if chain is None:
+                registry.remove_collection(plan.chain)
+            else:
+                registry.set_collection_chain(plan.chain, chain)
+        registry.remove_collection(plan.run)
 
 
 _QUANTA_COLUMNS = ["task", "data_id", "status", "start", "seconds", "worker", "run", "error"]
@@ -422,7 +478,7 @@ def query_quanta(
             collections=split_collections(collections) or None,
             task_label=task_label,
             status=status,
-            data_id=parse_bind(data_id) or None,
+            data_id=parse_bind(data_id, option="--data-id") or None,
         )
         rows = [_quantum_row(r, full=fmt == "json") for r in records]
     finally:

@@ -405,8 +405,8 @@ class _Builder:
         if self.fail_on_missing:
             raise MissingPrerequisiteError(
                 f"Task {node.label!r}, quantum {data_id!r}: prerequisite {conn.attribute!r}: "
-                f"{reason}. Certify or ingest one, or build without fail_on_missing to skip "
-                "such quanta."
+                f"{reason}. Certify or ingest one, or build without --fail-on-missing "
+                "(fail_on_missing=False) to skip such quanta."
             )
         return None, SkippedQuantum(
             task_label=node.label, data_id=data_id, kind="missing_prerequisite", reason=reason

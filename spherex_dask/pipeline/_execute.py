@@ -214,7 +214,7 @@ def _run(
         ):
             qid = by_key[future.key]
             if not isinstance(result, QuantumResult):
-                result = _dask_failure(graph, graph[qid], result, by_qid)
+                result = _dask_failure(graph, graph[qid], _exception(result), by_qid)
             recorder.add(graph[qid], result)
             bar.update()
             if result.status != "succeeded":
@@ -226,6 +226,18 @@ def _run(
         raise
     finally:
         bar.close()
+
+
+def _exception(result: object) -> BaseException:
+    """The exception of a future that ``as_completed(raise_errors=False)`` yields without a
+    result: a ``(type, value, traceback)`` tuple for an errored one (a ``KilledWorker``, a
+    task graph the scheduler could not deserialize), the ``CancelledError`` of a cancelled one.
+    """
+    if isinstance(result, BaseException):
+        return result
+    if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+        return result[1].with_traceback(result[2])
+    return RuntimeError(f"Dask returned {result!r} instead of the quantum's result.")
 
 
 def _dask_failure(
@@ -244,7 +256,19 @@ def _dask_failure(
     if upstream:
         names = "; ".join(f"{graph[d].task_label} {graph[d].data_id!r} failed" for d in upstream)
         return QuantumResult(**common, status="skipped", error=f"upstream quantum {names}")
-    return QuantumResult(**common, status="failed", error=format_error(error))
+    text = format_error(error)
+    if isinstance(error, ImportError) or "deserializ" in str(error):
+        head, sep, rest = text.partition("\n")
+        text = f"{head} ({_IMPORT_HINT}){sep}{rest}"
+    return QuantumResult(**common, status="failed", error=text)
+
+
+#: Added to an ImportError of a Dask task, or to the scheduler's "Error during
+#: deserialization of the task graph": the usual cause, and what to do.
+_IMPORT_HINT = (
+    "the task's module must be importable on the Dask workers and scheduler: install it in "
+    "their environment or put its directory on their PYTHONPATH"
+)
 
 
 class _Recorder:

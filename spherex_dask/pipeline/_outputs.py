@@ -89,6 +89,12 @@ def _existing_chain(registry: Registry, output: str) -> tuple[str, ...] | None:
     return registry.get_collection_chain(output)
 
 
+def _is_contiguous_in(part: tuple[str, ...], whole: tuple[str, ...]) -> bool:
+    """Whether ``part`` appears in ``whole`` as a contiguous run, in order."""
+    n = len(part)
+    return any(whole[i : i + n] == part for i in range(len(whole) - n + 1))
+
+
 def plan_outputs(
     registry: Registry,
     *,
@@ -108,6 +114,8 @@ def plan_outputs(
         The registry (read only).
     inputs
         Input collections (``-i``); may be empty when ``output`` exists (its chain is used).
+        When it exists, they must appear in its chain, contiguous and in order (as with
+        ``pipetask``).
     output
         Name of the CHAINED output collection (``-o``).
     output_run
@@ -122,7 +130,8 @@ def plan_outputs(
     Raises
     ------
     PipelineError
-        For contradictory options, no inputs, or no output named.
+        For contradictory options, no inputs, inputs the existing output chain does not hold,
+        or no output named.
     CollectionError
         If ``output`` is not a CHAINED collection, or a new run already exists.
     """
@@ -138,6 +147,14 @@ def plan_outputs(
             f"{output!r} {'is empty' if chain == () else 'does not exist'}. Run once with -o first."
         )
     previous = tuple(chain or ())
+    if previous and inputs and not _is_contiguous_in(tuple(inputs), previous):
+        raise PipelineError(
+            f"The output chain {output!r} exists as {output} -> {', '.join(previous)}, which does "
+            f"not hold the inputs {', '.join(inputs)} in that order: they would be searched after "
+            "what the chain holds, whose datasets would win. Leave out -i to read the chain's own "
+            "inputs, write to a new -o, or redefine the chain with `spherex-dask "
+            "collection-chain`."
+        )
     head = previous[0] if previous else None
     if extend_run:
         run = output_run or str(head)

@@ -365,7 +365,7 @@ class Pipeline:
         """Apply ``label:field=value`` overrides in place (all or none) and return ``self``.
 
         ``field`` may be dotted (``connections.raw``); the value is converted to the field's
-        type; ``parameters:NAME=value`` sets a pipeline parameter.
+        type; ``parameters:NAME=value`` sets a parameter the pipeline defines.
 
         Examples
         --------
@@ -376,14 +376,19 @@ class Pipeline:
         Raises
         ------
         PipelineDefinitionError
-            For a malformed override, an unknown label or field, or a value of the wrong
-            type; the pipeline is left unchanged.
+            For a malformed override, an unknown label, field or parameter, or a value of the
+            wrong type; the pipeline is left unchanged.
         """
         specs = dict(self._specs)
         parameters = dict(self.parameters)
         for text in overrides:
             label, name, value = parse_override(text)
             if label == "parameters":
+                if name not in parameters:
+                    raise PipelineDefinitionError(
+                        f"{self.source}: config override {text!r}: the pipeline has no parameter "
+                        f"{name!r}; its parameters: {', '.join(parameters) or '(none)'}."
+                    )
                 parameters[name] = yaml.safe_load(value) if value else ""
                 continue
             specs[label] = self._override_spec(specs, parameters, label, name, value)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..registry import Registry
     from ._graph import QuantumGraph
 
-__all__ = ["check_outputs", "make_jobs", "register_output_types"]
+__all__ = ["check_outputs", "make_jobs", "register_output_types", "skip_existing_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,50 @@ def check_outputs(graph: QuantumGraph, registry: Registry, datastore: FileDatast
     if clash:
         raise DatasetConflictError(
             f"{len(clash)} output(s) of this graph already exist in run {graph.output_run!r} "
-            f"({_examples(f'{r.dataset_type.name} {r.data_id!r}' for r in clash)}). Rebuild the "
-            "graph with --skip-existing to run only what is missing, or write to a new run."
+            f"({_examples(f'{r.dataset_type.name} {r.data_id!r}' for r in clash)}). Add "
+            "--skip-existing to run only what is missing, or write to a new run."
         )
+
+
+def skip_existing_outputs(graph: QuantumGraph, registry: Registry) -> QuantumGraph:
+    """The graph without the quanta whose outputs are all registered already (a saved graph
+    run again to finish it: ``run -g GRAPH --skip-existing``).
+
+    Output refs have deterministic ids, so an output made by an earlier execution of the
+    same graph is registered under the id the graph gives it; the remaining quanta read it
+    from the registry like any other input. The quanta left out are listed in the new graph's
+    ``skipped`` (kind ``outputs_exist``).
+    """
+    from ._graph import QuantumGraph, SkippedQuantum
+
+    refs = graph.output_refs()
+    registered: set[uuid.UUID] = set()
+    if registry.query_collections(graph.output_run):
+        for name in {r.dataset_type.name for r in refs}:
+            try:
+                found = registry.query_datasets(name, collections=[graph.output_run])
+            except MissingDatasetTypeError:
+                continue
+            registered.update(r.id for r in found)
+    done = [q for q in graph if all(r.id in registered for r in q.output_refs())]
+    if not done:
+        return graph
+    reason = f"all outputs already exist in {[graph.output_run]}"
+    skipped = [
+        SkippedQuantum(task_label=q.task_label, data_id=q.data_id, kind="outputs_exist",
+                       reason=reason)
+        for q in done
+    ]
+    kept = [q for q in graph if q not in done]
+    metadata = dict(graph.metadata, skip_existing_in=[graph.output_run])
+    return QuantumGraph(
+        kept,
+        skipped=(*graph.skipped, *skipped),
+        pipeline_yaml=graph.pipeline_yaml,
+        input_collections=graph.input_collections,
+        output_run=graph.output_run,
+        metadata=metadata,
+    )
 
 
 def _key(ref: DatasetRef, dt: DatasetType) -> tuple[object, ...]:
@@ -116,11 +157,22 @@ def input_locations(
     Raises
     ------
     DatasetNotFoundError
-        If some are registered without a stored file (pruned with ``unstore``).
+        If some are not registered (a saved graph built against another repository, or
+        inputs removed since), or registered without a stored file (pruned with ``unstore``).
     """
     initial = graph.initial_inputs()
     found = registry.get_locations([r.id for r in initial])
     missing = [r for r in initial if not found.get(r.id)]
+    # One query per dataset: only a few, on this error path.
+    unregistered = [r for r in missing[:5] if not _is_registered(registry, r.id)]
+    if unregistered:
+        raise DatasetNotFoundError(
+            f"{len(missing)} input dataset(s) of the quantum graph have no stored file in this "
+            "repository, and some are not registered at all ("
+            f"{_examples(f'{r.dataset_type.name} {r.data_id!r} in {r.run}' for r in unregistered)}"
+            "): the graph was built against another repository, or they were removed since. "
+            "Build the graph again from this repository."
+        )
     if missing:
         raise DatasetNotFoundError(
             f"{len(missing)} input dataset(s) have no stored file "
@@ -128,6 +180,14 @@ def input_locations(
             "they were pruned with 'unstore' or removed outside the Butler."
         )
     return {i: tuple(locs) for i, locs in found.items()}
+
+
+def _is_registered(registry: Registry, dataset_id: uuid.UUID) -> bool:
+    try:
+        registry.get_dataset(dataset_id)
+    except DatasetNotFoundError:
+        return False
+    return True
 
 
 def expand_outputs(

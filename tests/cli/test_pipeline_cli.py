@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from spherex_dask.cli import cli
-from spherex_dask.pipeline.tasks import SubtractDarkTask
+from spherex_dask.pipeline.tasks import SubtractDarkConfig, SubtractDarkTask
 
 PIPELINES = Path(__file__).parents[2] / "pipelines"
 EXAMPLE = PIPELINES / "ExamplePipeline.yaml"
@@ -23,6 +23,21 @@ class FailingTask(SubtractDarkTask):
     def run(self, *, raw, dark):  # type: ignore[override]
         if int(raw.attrs.get("DETECTOR", 0)) == 2:
             raise ValueError("bad pixels on detector 2")
+        return super().run(raw=raw, dark=dark)
+
+
+class FailWhileMarkedConfig(SubtractDarkConfig):
+    marker: str = ""
+
+
+class FailWhileMarkedTask(SubtractDarkTask):
+    """Raises for detector 2 while the file ``config.marker`` exists."""
+
+    ConfigClass = FailWhileMarkedConfig
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if int(raw.attrs.get("DETECTOR", 0)) == 2 and Path(self.config.marker).exists():
+            raise ValueError("detector 2 is not ready")
         return super().run(raw=raw, dark=dark)
 
 
@@ -148,6 +163,67 @@ def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler:
     assert {r["run"] for r in rows} == {"u/g/one"}
 
 
+def test_saved_graph_is_finished_with_skip_existing(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """A saved graph whose run partly failed (the batch-job case) is run again with
+    --skip-existing: only the quanta without outputs run, into the same run."""
+    marker = tmp_path / "not-ready"
+    marker.touch()
+    yaml = tmp_path / "marked.yaml"
+    yaml.write_text(
+        f"tasks:\n  subtract:\n    class: {__name__}.FailWhileMarkedTask\n"
+        f"    config: {{marker: {marker}}}\n"
+    )
+    saved = tmp_path / "g.json"
+    invoke(f"qgraph -p {yaml} -b {repo} -i rawexpr,calib -o u/s --save-qgraph {saved}")
+    common = f"-g {saved} -b {repo} -o u/s --scheduler {scheduler} --no-progress"
+    out = invoke(f"run {common} --register-dataset-types", code=1)
+    assert "2 quanta succeeded, 2 failed" in out
+    marker.unlink()
+    out = invoke(f"run {common}", code=1)
+    assert "already exist" in out
+    assert "--skip-existing" in out
+    out = invoke(f"run {common} --skip-existing")
+    assert "Quantum graph: 2 quanta" in out
+    assert "2 quanta succeeded, 0 failed" in out
+    rows = as_json(f"query-datasets {repo} dark_subtracted --collections u/s")
+    assert len(rows) == 4
+    assert len({r["run"] for r in rows}) == 1
+    assert as_json(f"query-quanta {repo} --collections u/s --status failed") == []
+
+
+def test_saved_graph_of_another_repository_is_named(
+    repo: Path, tmp_path: Path, sim_dir: Path, scheduler: str
+) -> None:
+    """A graph saved from one repository and run against another, whose datasets have
+    other ids: the error says so, rather than blaming a prune."""
+    saved = tmp_path / "g.json"
+    invoke(
+        f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/o --output-run u/o/graph "
+        f"--save-qgraph {saved}"
+    )
+    other = tmp_path / "other"
+    invoke(f"create {other}")
+    invoke(f"ingest-simulated {other} {sim_dir} --ingest-type raw --no-progress")
+    invoke(f"ingest-simulated {other} {sim_dir} --ingest-type dark --no-progress")
+    invoke(f"certify-calibrations {other} darkr calib dark")
+    run = f"run -g {saved} -b {other} --scheduler {scheduler} --no-progress"
+    out = invoke(f"{run} -o u/o --register-dataset-types", code=1)
+    assert "not registered at all" in out
+    assert "built against another repository" in out
+    assert "unstore" not in out
+    assert invoke(f"query-collections {other} u/o*") == "(no results)\n"  # nothing was made
+    # An existing output chain is left as it was.
+    invoke(
+        f"run -p {EXAMPLE} -b {other} -i rawexpr,calib -o u/o --output-run u/o/first "
+        f"--scheduler {scheduler} --no-progress --register-dataset-types"
+    )
+    before = invoke(f"query-collections {other}")
+    invoke(f"{run} -o u/o", code=1)
+    assert invoke(f"query-collections {other}") == before
+
+
 def test_usage_errors(repo: Path, scheduler: str) -> None:
     out = invoke(f"run -b {repo} -i rawexpr -o x", code=2)
     assert "exactly one of -p PIPELINE and -g QGRAPH" in out
@@ -160,6 +236,22 @@ def test_usage_errors(repo: Path, scheduler: str) -> None:
     assert "needs an existing output chain" in out
     out = invoke(f"qgraph {base} -c subtract:nope=1", code=1)
     assert "nope" in out
+    out = invoke(f"qgraph {base} -c subtract:connections.raw=rawz", code=1)
+    assert "Dataset type 'rawz' is not registered" in out
+    assert "The pipeline needs 'rawz' as an input" in out  # the note added by the builder
+
+
+def test_query_quanta_names_its_own_option(repo: Path) -> None:
+    out = invoke(f"query-quanta {repo} --data-id detector", code=2)
+    assert "Invalid value for --data-id: 'detector' is not NAME=VALUE" in out
+
+
+def test_unwritable_graph_files_are_named(repo: Path, tmp_path: Path) -> None:
+    base = f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o x"
+    for option in ("--qgraph-dot", "--save-qgraph"):
+        out = invoke(f"{base} {option} {tmp_path / 'nodir' / 'graph.out'}", code=1)
+        assert f"Error: Cannot write {tmp_path / 'nodir' / 'graph.out'}: No such file" in out
+        assert "Traceback" not in out
 
 
 def test_unreachable_scheduler_leaves_the_repository_unchanged(repo: Path, monkeypatch):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import shutil
@@ -10,6 +11,7 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
+import dask
 import distributed
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ from spherex_dask.pipeline import (
     prune_replaced,
     run_quantum_graph,
 )
-from spherex_dask.pipeline._execute import _dask_failure
+from spherex_dask.pipeline._execute import _dask_failure, _exception
 from spherex_dask.pipeline._prepare import make_jobs
 from spherex_dask.pipeline._worker import QuantumJob, QuantumResult, execute_quantum, put_output
 from spherex_dask.pipeline.tasks import StackTask, SubtractDarkConfig, SubtractDarkTask
@@ -369,6 +371,63 @@ def test_dask_level_errors_fail_the_quantum_and_skip_its_dependents(butler):
     assert "failed" in result.error
 
 
+def test_dask_errors_as_distributed_reports_them(butler):
+    """``as_completed(raise_errors=False)`` gives an errored future's exception as a
+    ``(type, value, traceback)`` tuple; an ImportError (a scheduler or worker without the
+    task's module) says what to do."""
+    graph = build(butler, pipeline(stack=False))
+    quantum = next(iter(graph))
+    futures = {q.id: SimpleNamespace(status="finished") for q in graph}
+    error = ModuleNotFoundError("No module named 'mytasks'")
+    result = _dask_failure(graph, quantum, _exception((type(error), error, None)), futures)
+    assert result.status == "failed"
+    head = result.error.splitlines()[0]
+    assert head.startswith("ModuleNotFoundError: No module named 'mytasks'")
+    assert "importable on the Dask workers" in head
+    error = RuntimeError("Error during deserialization of the task graph. This frequently\n...")
+    result = _dask_failure(graph, quantum, _exception((type(error), error, None)), futures)
+    assert "importable on the Dask workers" in result.error.splitlines()[0]
+    assert isinstance(_exception(asyncio.CancelledError()), asyncio.CancelledError)
+
+
+class KillDetector2Task(SubtractDarkTask):
+    """Kills its worker process whenever it runs on detector 2."""
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if int(raw.attrs.get("DETECTOR", 0)) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(raw=raw, dark=dark)
+
+
+def test_quanta_killing_every_worker_fail_and_the_run_ends(butler):
+    """When distributed gives up on a quantum (KilledWorker, here at once: no retries allowed),
+    the quantum is recorded as failed with that error, its stack is skipped, the others finish
+    and the run returns its summary."""
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        graph = build(butler, pipeline(KillDetector2Task))
+        summary = execute(butler, client, graph)
+    assert not summary.ok
+    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+        ("subtract", 2, 2, 0),
+        ("stack", 1, 0, 1),
+    ]
+    assert all("KilledWorker" in r.error_summary for r in summary.failures)
+    failed = list(butler.registry.query_quanta(collections=["out/run1"], status="failed"))
+    assert {r.data_id["detector"] for r in failed} == {2}
+    registered = list(butler.query_datasets("dark_subtracted", collections="out/run1"))
+    assert {r.data_id["detector"] for r in registered} == {1}
+
+
 def test_orphan_file_from_interrupted_attempt_is_replaced(butler):
     graph = build(butler, pipeline(stack=False))
     butler.registry.register_dataset_type(graph.output_refs()[0].dataset_type)
@@ -450,3 +509,16 @@ def test_plan_outputs_chain_semantics(butler):
         plan_outputs(registry, inputs=INPUTS, output="rawexpr")
     with pytest.raises(Exception, match="add --extend-run"):
         plan_outputs(registry, inputs=INPUTS, output="u/a", output_run=first.run)
+
+
+def test_plan_outputs_refuses_inputs_the_chain_would_shadow(butler):
+    """-o NAME existing with other inputs: the new ones would be searched after the chain's
+    (a dark certified anew in 'calib2' would lose to the one in 'calib'): an error, as with
+    pipetask; inputs the chain holds, contiguous and in order, are fine."""
+    registry = butler.registry
+    apply_outputs(registry, plan_outputs(registry, inputs=INPUTS, output="u/a"))
+    for inputs in (["rawexpr"], ["calib"], INPUTS):
+        assert plan_outputs(registry, inputs=inputs, output="u/a").inputs[-2:] == tuple(INPUTS)
+    for inputs in (["rawexpr", "calib2"], ["calib", "rawexpr"], ["darkr"]):
+        with pytest.raises(PipelineError, match=r"does not hold the inputs.*Leave out -i"):
+            plan_outputs(registry, inputs=inputs, output="u/a")

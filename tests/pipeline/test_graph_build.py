@@ -126,7 +126,8 @@ def test_missing_prerequisite_is_reported_and_skips_downstream(make_registry, ca
 def test_missing_prerequisite_raises_with_fail_on_missing(make_registry):
     registry = make_registry(n_exposures=2, n_detectors=2, dark_detectors=[2])
     with pytest.raises(
-        MissingPrerequisiteError, match=r"'subtract'.*detector: 1.*prerequisite 'dark': no dark"
+        MissingPrerequisiteError,
+        match=r"'subtract'.*detector: 1.*prerequisite 'dark': no dark.*without --fail-on-missing",
     ):
         build_quantum_graph(
             dark_pipeline(),

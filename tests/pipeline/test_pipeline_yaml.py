@@ -317,6 +317,10 @@ def test_parameter_override_renames_everywhere():
         ("stack:nope=1", "unknown config field 'nope'.*valid fields: connections.images"),
         ("subtract-raw", "label:field=value"),
         ("stack:connections.images=dark", "'dark' has dimensions"),
+        (
+            "parameters:calibraton_type=flat",
+            "no parameter 'calibraton_type'; its parameters: calibration_type",
+        ),
     ],
 )
 def test_bad_overrides_leave_the_pipeline_unchanged(override, message):
