@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from ..types import QuantumRecord
 from ._prepare import check_outputs, make_jobs, register_output_types
 from ._summary import RunSummary, TaskRunSummary
-from ._worker import QuantumJob, QuantumResult, execute_quantum, format_error
+from ._worker import QuantumJob, QuantumResult, execute_quantum, format_error, unimportable
 
 if TYPE_CHECKING:
     import distributed
@@ -163,6 +163,8 @@ def run_quantum_graph(
     check_graph(
         graph, butler, register_dataset_types=register_dataset_types, output_format=output_format
     )
+    if len(graph):
+        check_workers_import(client, graph)
     registry.register_run(graph.output_run)
     dashboard = _dashboard(client)
     recorder = _Recorder(graph, registry, datastore, batch_size=register_batch_size)
@@ -173,6 +175,35 @@ def run_quantum_graph(
     summary = recorder.summary(time.perf_counter() - started, dashboard)
     logger.info("%s", summary.format().splitlines()[0])
     return summary
+
+
+def check_workers_import(client: distributed.Client, graph: QuantumGraph) -> None:
+    """Check that the cluster's workers can import the graph's task modules.
+
+    A worker that cannot unpickle a task logs the error and drops it, and the run would wait
+    for ever. Workers that join later (an adaptive or dask-jobqueue cluster) are not checked.
+
+    Raises
+    ------
+    PipelineError
+        Naming the workers and the modules they cannot import.
+    """
+    from ..errors import PipelineError
+
+    modules = set()
+    for label in {q.task_label for q in graph}:
+        task = graph.pipeline.make_task(label)
+        modules.update({type(task).__module__, type(task.config).__module__})
+    answers = client.run(unimportable, sorted(modules))
+    failing = {worker: errors for worker, errors in answers.items() if errors}
+    if failing:
+        worker, errors = next(iter(failing.items()))
+        raise PipelineError(
+            f"{len(failing)} of the cluster's {len(answers)} worker(s) cannot import the "
+            f"pipeline's task modules (worker {worker}: {'; '.join(errors)}). Install the "
+            "module in the workers' environment or put its directory on their PYTHONPATH; "
+            "nothing was run."
+        )
 
 
 def _dashboard(client: distributed.Client) -> str | None:

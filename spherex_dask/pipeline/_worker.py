@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..io import FileDatastore
     from ._task import PipelineTask
 
-__all__ = ["QuantumJob", "QuantumResult", "execute_quantum", "format_error"]
+__all__ = ["QuantumJob", "QuantumResult", "execute_quantum", "format_error", "unimportable"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,21 @@ def format_error(err: BaseException) -> str:
     """
     head = traceback.format_exception_only(err)[0].strip().splitlines()[0]
     return head + "\n\n" + "".join(traceback.format_exception(err)).rstrip()
+
+
+def unimportable(modules: Sequence[str]) -> list[str]:
+    """``"module: error"`` for each of ``modules`` this process cannot import (run on the
+    workers before a graph is submitted: a worker that cannot unpickle a task would never
+    run it, and the run would wait for ever)."""
+    import importlib
+
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # any import-time error counts
+            failed.append(f"{name}: {type(err).__name__}: {err}")
+    return failed
 
 
 def worker_address() -> str:

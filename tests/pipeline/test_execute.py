@@ -522,3 +522,24 @@ def test_plan_outputs_refuses_inputs_the_chain_would_shadow(butler):
     for inputs in (["rawexpr", "calib2"], ["calib", "rawexpr"], ["darkr"]):
         with pytest.raises(PipelineError, match=r"does not hold the inputs.*Leave out -i"):
             plan_outputs(registry, inputs=inputs, output="u/a")
+
+
+def test_workers_that_cannot_import_a_task_stop_the_run_before_it_starts(
+    butler, client, tmp_path, monkeypatch
+):
+    """A task module the client imports but the workers cannot (here: put on the client's
+    path after the workers started) is an error naming the module, before anything is made;
+    without the check the workers would drop the tasks and the run would wait for ever."""
+    import importlib
+
+    name = f"late_tasks_{os.getpid()}_{tmp_path.name}".replace("-", "_")
+    (tmp_path / f"{name}.py").write_text(
+        "from spherex_dask.pipeline.tasks import SubtractDarkTask\n\n\n"
+        "class LateTask(SubtractDarkTask):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    late = importlib.import_module(name).LateTask
+    graph = build(butler, pipeline(late, stack=False))
+    with pytest.raises(PipelineError, match=f"cannot import .*{name}.*PYTHONPATH"):
+        execute(butler, client, graph)
+    assert "out/run1" not in butler.registry.query_collections("*")
