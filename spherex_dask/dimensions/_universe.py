@@ -217,6 +217,21 @@ class DimensionUniverse:
     def __contains__(self, name: object) -> bool:
         return name in self.elements
 
+    def check_known(self, names: Iterable[str], data_id: Mapping[str, Any]) -> None:
+        """Raise if one of ``names`` (the dimensions of ``data_id``) is not in this universe.
+
+        Raises
+        ------
+        DataIdError
+            Naming the first unknown dimension, the data ID and the known dimensions.
+        """
+        for name in names:
+            if name not in self.elements:
+                raise DataIdError(
+                    f"Unknown dimension {name!r} in data ID {dict(data_id)!r}; known "
+                    f"dimensions: {', '.join(self.elements)}."
+                )
+
     # -- dimension-set arithmetic -------------------------------------------------------
     def sorted(self, dimensions: Iterable[str]) -> tuple[str, ...]:
         """Expand ``dimensions`` with the ones they require and return them in universe order.
@@ -298,12 +313,7 @@ class DimensionUniverse:
             records = data_id.records
         else:
             records = None
-        for name in merged:
-            if name not in self.elements:
-                raise DataIdError(
-                    f"Unknown dimension {name!r} in data ID {merged!r}; known dimensions: "
-                    f"{', '.join(self.elements)}."
-                )
+        self.check_known(merged, merged)
         values = {name: self.coerce_value(name, value) for name, value in merged.items()}
         if dimensions is None:
             required = self.sorted(values)

@@ -200,9 +200,8 @@ def check_workers_import(client: distributed.Client, graph: QuantumGraph) -> Non
         worker, errors = next(iter(failing.items()))
         raise PipelineError(
             f"{len(failing)} of the cluster's {len(answers)} worker(s) cannot import the "
-            f"pipeline's task modules (worker {worker}: {'; '.join(errors)}). Install the "
-            "module in the workers' environment or put its directory on their PYTHONPATH; "
-            "nothing was run."
+            f"pipeline's task modules (worker {worker}: {'; '.join(errors)}): {_IMPORT_HINT}. "
+            "Nothing was run."
         )
 
 

@@ -19,13 +19,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from ..dimensions import DimensionUniverse
-from ..errors import (
-    CollectionError,
-    ConfigError,
-    DataIdError,
-    QueryError,
-    UniverseMismatchError,
-)
+from ..errors import CollectionError, ConfigError, QueryError, UniverseMismatchError
 from ..types import (
     CollectionType,
     DataId,
@@ -606,12 +600,8 @@ class Registry:
         dataset matches.
         """
         values = dict(data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs)
-        unknown = [k for k in values if k.partition(".")[0] not in self.universe]
-        if unknown:  # extra dimensions are allowed, but a misspelt key must not be ignored
-            raise DataIdError(
-                f"Unknown dimension {unknown[0]!r} in data ID {values!r}; known dimensions: "
-                f"{', '.join(self.universe.elements)}."
-            )
+        # Extra dimensions are allowed, but a misspelt key must not be ignored.
+        self.universe.check_known((k.partition(".")[0] for k in values), values)
         with self._db.read() as conn:
             type_id, registered = self._dataset_types.resolve(conn, dataset_type)
             values = self._resolve_values(conn, values)

@@ -223,6 +223,11 @@ def read_header_text(f: BinaryIO, offset: int) -> str | None:
     return None
 
 
+def _padded(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole 2880-byte blocks (a header's or data's span on disk)."""
+    return -(-nbytes // BLOCK) * BLOCK
+
+
 def _data_size(header: Mapping[str, Any], primary: bool) -> int | None:
     """Bytes of data of an HDU, ``None`` for layouts left to astropy (random groups)."""
     try:
@@ -258,7 +263,7 @@ def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
         if text is None or (not hdus and not text.startswith("SIMPLE  =")):
             return None
         header = FitsHeader.parse(text)
-        data_offset = offset + -(-(len(text) + CARD) // BLOCK) * BLOCK
+        data_offset = offset + _padded(len(text) + CARD)
         data_size = _data_size(header, primary=not hdus)
         if data_size is None or (hdus and header.get("XTENSION") is None):
             return None
@@ -273,7 +278,7 @@ def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
                 )
             return None
         hdus.append(hdu)
-        offset = data_offset + -(-data_size // BLOCK) * BLOCK
+        offset = data_offset + _padded(data_size)
     return hdus
 
 
@@ -355,10 +360,10 @@ def is_truncated(f: BinaryIO, size: int) -> bool:
         data_size = None if header is None else _data_size(header, primary)
         if data_size is None:
             return False
-        data_offset = offset + -(-(len(text) + CARD) // BLOCK) * BLOCK
+        data_offset = offset + _padded(len(text) + CARD)
         if data_offset + data_size > size:
             return True
-        offset = data_offset + -(-data_size // BLOCK) * BLOCK
+        offset = data_offset + _padded(data_size)
         primary = False
     return False
 
