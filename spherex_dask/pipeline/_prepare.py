@@ -133,7 +133,8 @@ def skip_existing_outputs(graph: QuantumGraph, registry: Registry) -> QuantumGra
                        reason=reason)
         for q in done
     ]
-    kept = [q for q in graph if q not in done]
+    done_ids = {q.id for q in done}
+    kept = [q for q in graph if q.id not in done_ids]
     metadata = dict(graph.metadata, skip_existing_in=[graph.output_run])
     return QuantumGraph(
         kept,
