@@ -119,6 +119,11 @@ def execute(butler, client, graph, **kwargs):
     return run_quantum_graph(graph, butler, client, progress=False, **kwargs)
 
 
+def task_counts(summary) -> list[tuple[str, int, int, int]]:
+    """(task, succeeded, failed, skipped) of each task of a run summary."""
+    return [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks]
+
+
 def subtracted(butler, run, exposure, detector):
     return butler.get(
         "dark_subtracted",
@@ -140,7 +145,7 @@ def test_end_to_end_subtract_and_stack(butler, client):
     graph = build(butler, pipeline())
     summary = execute(butler, client, graph)
     assert summary.ok, summary.format()
-    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+    assert task_counts(summary) == [
         ("subtract", 4, 0, 0),
         ("stack", 2, 0, 0),
     ]
@@ -185,7 +190,7 @@ def test_failed_quantum_skips_downstream_and_others_finish(butler, client):
     graph = build(butler, pipeline(FailingSubtractTask))
     summary = execute(butler, client, graph)
     assert not summary.ok
-    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+    assert task_counts(summary) == [
         ("subtract", 2, 2, 0),
         ("stack", 1, 0, 1),
     ]
@@ -417,7 +422,7 @@ def test_quanta_killing_every_worker_fail_and_the_run_ends(butler):
         graph = build(butler, pipeline(KillDetector2Task))
         summary = execute(butler, client, graph)
     assert not summary.ok
-    assert [(t.task, t.succeeded, t.failed, t.skipped) for t in summary.tasks] == [
+    assert task_counts(summary) == [
         ("subtract", 2, 2, 0),
         ("stack", 1, 0, 1),
     ]
