@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,11 +102,18 @@ def register_instrument(registry: Registry) -> int:
     return inserted
 
 
-def _read_primary_header(path: Path) -> Mapping[str, Any]:
+#: The primary-header keywords :func:`exposure_records_from_header` reads.
+_EXPOSURE_KEYWORDS = frozenset(
+    {"PLANPER", "DATE-OBS", "DATE-END", "EXPIDN", "OBSID", "LSLEW", "SSLEW", "EXPTIME",
+     "RA_BORE", "DEC_BORE", "ROLL", "SURVEY"}
+)  # fmt: skip
+
+
+def _read_primary_header(path: Path, keys: Collection[str] | None = None) -> Mapping[str, Any]:
     from .io import read_primary_header
 
     try:
-        return read_primary_header(path)
+        return read_primary_header(path, keys)
     except SpherexDaskError as err:
         raise IngestError(f"Cannot ingest {str(path)!r}: {err}") from err
 
@@ -265,8 +272,9 @@ def _datasets_from_headers(
         from ._progress import progress_bar as tqdm
 
         iterator = tqdm(paths, desc="reading headers", unit="file")
+    keys = _EXPOSURE_KEYWORDS | {"DETECTOR"}
     for path in iterator:
-        header = _read_primary_header(path)
+        header = _read_primary_header(path, keys)
         if "DETECTOR" not in header:
             raise IngestError(f"{str(path)!r}: primary header lacks keyword 'DETECTOR'.")
         data_id: dict[str, Any] = {"instrument": INSTRUMENT, "detector": int(header["DETECTOR"])}
@@ -333,7 +341,7 @@ def ingest_files(
                 if value is not None:
                     values["exposure" if key == "obs_id" else key] = value
         if header_keys:
-            header = _read_primary_header(path)
+            header = _read_primary_header(path, header_keys.values())
             for dimension, keyword in header_keys.items():
                 if keyword not in header:
                     raise IngestError(f"{str(path)!r}: primary header lacks keyword {keyword!r}.")

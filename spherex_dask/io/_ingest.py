@@ -180,9 +180,20 @@ def _transfer_all(
 ) -> tuple[list[tuple[IngestPlan, str]], tuple[IngestPlan, BaseException] | None]:
     """The transfers made (with the mode used) and the first failure, if any (plan order)."""
 
+    made: set[str] = set()  # local parent directories made (or found) by this ingest
+
     def one(plan: IngestPlan) -> str:
+        parent = os.path.dirname(local_path(plan.final)) if store.is_local else None
+        if parent is not None and parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)  # a set's add is atomic: threads may at worst both make it
         return transfer(
-            plan.source, plan.final, mode, storage_options=store.storage_options, fsync=store.fsync
+            plan.source,
+            plan.final,
+            mode,
+            storage_options=store.storage_options,
+            fsync=store.fsync,
+            make_parents=parent is None,
         )
 
     done: list[tuple[IngestPlan, str]] = []

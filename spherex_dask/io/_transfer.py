@@ -206,10 +206,12 @@ def transfer(
     *,
     storage_options: Mapping[str, Any] | None = None,
     fsync: bool = True,
+    make_parents: bool = True,
 ) -> str:
     """Put ``source`` at ``final`` by ``mode``; return the mode actually used.
 
-    Parent directories of a local ``final`` are created. ``direct`` does nothing.
+    Parent directories of a local ``final`` are created unless ``make_parents`` is false
+    (the caller made them). ``direct`` does nothing.
 
     Raises
     ------
@@ -222,7 +224,7 @@ def transfer(
     """
     if mode == "direct":
         return mode
-    if is_local(final):
+    if make_parents and is_local(final):
         os.makedirs(os.path.dirname(local_path(final)), exist_ok=True)
     if mode == "auto":
         mode = "copy"

@@ -17,7 +17,7 @@ import functools
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -54,12 +54,15 @@ _VALUE_RE = re.compile(
 _RVKC_RE = re.compile(r"[a-zA-Z_][\w.]*: ")
 
 
-def parse_cards(text: str) -> tuple[tuple[str, Any], ...] | None:
+def parse_cards(
+    text: str, keys: Container[str] | None = None
+) -> tuple[tuple[str, Any], ...] | None:
     """(keyword, value) of each card of a header (without its END card), as astropy reads them.
 
     Values are ``str`` (trailing blanks removed), ``bool``, ``int``, ``float`` or ``None``
     (undefined); commentary cards (``COMMENT``, ``HISTORY``, blank keyword) give their text.
-    Returns ``None`` when a card needs astropy's full parser.
+    Returns ``None`` when a card needs astropy's full parser. With ``keys``, only the cards of
+    those keywords are parsed and returned (the others are not looked at).
 
     Examples
     --------
@@ -67,12 +70,16 @@ def parse_cards(text: str) -> tuple[tuple[str, Any], ...] | None:
     (('BUNIT', 'MJy/sr'), ('NAXIS', 2))
     >>> parse_cards("LONG    = 'a&'".ljust(80) + "CONTINUE  'b'".ljust(80)) is None
     True
+    >>> parse_cards("LONG    = 'a&'".ljust(80) + "NAXIS   =                    2".ljust(80), {"NAXIS"})
+    (('NAXIS', 2),)
     """
     cards: list[tuple[str, Any]] = []
     append, match, is_key = cards.append, _VALUE_RE.match, _KEY_RE.match
     for start in range(0, len(text), CARD):
         card = text[start : start + CARD]
         key = card[:8].rstrip()
+        if keys is not None and key not in keys and key != "HIERARCH":
+            continue
         if key in _COMMENTARY:
             append((key, card[8:].rstrip()))
             continue
@@ -80,6 +87,8 @@ def parse_cards(text: str) -> tuple[tuple[str, Any], ...] | None:
             m = match(card, 10)
         elif key == "HIERARCH":
             key, m = _hierarch(card)
+            if keys is not None and key not in keys:
+                continue
         else:
             return None
         if m is None:
