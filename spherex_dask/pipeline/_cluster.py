@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import platform
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -238,9 +239,21 @@ def dashboard_link(client: distributed.Client) -> str | None:
     return link or None
 
 
+def cache_processor_name() -> str:
+    """``platform.uname().processor``, computed now and kept by ``platform`` for the process.
+
+    distributed reads it (one ``uname -p`` subprocess the first time) in each process as a
+    scheduler, worker or client starts. The worker fork server calls this before it forks
+    the workers (see ``_warmup``), and a local cluster before it starts, so that nobody runs
+    the subprocess on the way to the first quantum.
+    """
+    return platform.uname().processor
+
+
 def _local_client(
     n_workers: int | None, threads_per_worker: int, memory_limit: str | None
 ) -> distributed.Client:
+    cache_processor_name()
     if n_workers is None:
         n_workers = min(CPU_COUNT, 4)
     if server_started() and hasattr(distributed.utils, "_forkserver_preload_set"):
