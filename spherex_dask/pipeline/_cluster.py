@@ -244,8 +244,9 @@ def cache_processor_name() -> str:
 
     distributed reads it (one ``uname -p`` subprocess the first time) in each process as a
     scheduler, worker or client starts. The worker fork server calls this before it forks
-    the workers (see ``_warmup``), and a local cluster before it starts, so that nobody runs
-    the subprocess on the way to the first quantum.
+    the workers (see ``_warmup``), which then inherit the answer: one subprocess instead of
+    one per worker. A local cluster calls it before it starts, in the thread that starts
+    it, so that the command's client does not run it once the workers are up.
     """
     return platform.uname().processor
 
