@@ -36,3 +36,13 @@ def test_layering(module: str, forbidden: list[str]) -> None:
     """Importing a layer does not pull in the layers it must not depend on."""
     loaded = modules_after_import(module)
     assert sorted(set(forbidden) & loaded) == []
+
+
+def test_fork_server_starts_before_the_heavy_imports() -> None:
+    """What the ``run`` command imports before it spawns the workers' fork server (the CLI
+    and ``_forkserver``) loads none of dask, distributed (whose defaults must be read
+    first), numpy, SQLAlchemy and the dimension universe: every import made before the spawn
+    delays the workers."""
+    loaded = modules_after_import("spherex_dask.cli._main, spherex_dask.pipeline._forkserver")
+    heavy = ["dask", "distributed", "numpy", "sqlalchemy", "spherex_dask.dimensions"]
+    assert sorted(set(heavy) & loaded) == []
