@@ -291,8 +291,19 @@ def scan_layout(f: BinaryIO, size: int, path: str) -> list[RawHdu] | None:
     return hdus
 
 
-#: The keywords that say how long an HDU's data are (see `_data_size`).
-_STRUCTURAL = frozenset({"XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS"})
+class _StructuralKeys:
+    """The keywords that say how long an HDU's data are (see `_data_size`), as the ``keys``
+    of :func:`parse_cards`: a fixed few and every ``NAXISn``."""
+
+    _FIXED = frozenset({"XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS"})
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            key in self._FIXED or (key.startswith("NAXIS") and key[5:].isdigit())
+        )
+
+
+_STRUCTURAL = _StructuralKeys()
 
 
 def _structural_cards(text: str) -> dict[str, Any] | None:
@@ -300,15 +311,8 @@ def _structural_cards(text: str) -> dict[str, Any] | None:
     fixed = _fixed_structure(text)
     if fixed is not None:
         return fixed
-    cards: dict[str, Any] = {}
-    for at in range(0, len(text), CARD):
-        key = text[at : at + 8].rstrip()
-        if key in _STRUCTURAL or (key.startswith("NAXIS") and key[5:].isdigit()):
-            parsed = parse_cards(text[at : at + CARD])
-            if not parsed:
-                return None
-            cards[key] = parsed[0][1]
-    return cards
+    cards = parse_cards(text, _STRUCTURAL)
+    return None if cards is None else dict(cards)
 
 
 def _fixed_structure(text: str) -> dict[str, int] | None:
