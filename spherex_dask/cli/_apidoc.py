@@ -58,8 +58,10 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
             "OutputCollections",
             "apply_outputs",
             "check_graph",
+            "check_prunable",
             "run_quantum_graph",
             "RunSummary",
+            "prune_replaced",
         ],
         "Connections and configs for task authors, and the functions `spherex-dask qgraph` "
         "and `spherex-dask run` are made of.",

@@ -339,7 +339,13 @@ def _execute(
     get_client: Callable[[], distributed.Client],
 ) -> bool:
     from ..errors import SpherexDaskError
-    from ..pipeline import apply_outputs, check_graph, prune_replaced, run_quantum_graph
+    from ..pipeline import (
+        apply_outputs,
+        check_graph,
+        check_prunable,
+        prune_replaced,
+        run_quantum_graph,
+    )
     from ..pipeline._cluster import dashboard_link
 
     check_graph(
@@ -348,6 +354,8 @@ def _execute(
         register_dataset_types=opts["register_dataset_types"],
         output_format=opts["output_format"],
     )
+    if opts["prune_replaced"]:
+        check_prunable(butler.registry, plan, graph)
     # The output collections are made once a cluster is there to fill them: a cluster that
     # cannot start leaves the repository as it was.
     client = get_client()

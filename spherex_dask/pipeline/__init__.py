@@ -18,7 +18,13 @@ if _typing.TYPE_CHECKING:
     from ._connections import Input, Output, PrerequisiteInput, ResolvedConnection
     from ._execute import check_graph, run_quantum_graph
     from ._graph import Quantum, QuantumGraph, SkippedQuantum, TaskSummary, format_summary
-    from ._outputs import OutputCollections, apply_outputs, plan_outputs, prune_replaced
+    from ._outputs import (
+        OutputCollections,
+        apply_outputs,
+        check_prunable,
+        plan_outputs,
+        prune_replaced,
+    )
     from ._pipeline import Pipeline, TaskNode
     from ._summary import RunSummary, TaskRunSummary
     from ._task import PipelineTask
@@ -45,6 +51,7 @@ _LAZY = {
     "format_summary": "._graph",
     "OutputCollections": "._outputs",
     "apply_outputs": "._outputs",
+    "check_prunable": "._outputs",
     "plan_outputs": "._outputs",
     "prune_replaced": "._outputs",
     "Pipeline": "._pipeline",
@@ -79,6 +86,7 @@ __all__ = [
     "make_client",
     "make_jobqueue_cluster",
     "check_graph",
+    "check_prunable",
     "format_summary",
     "plan_outputs",
     "prune_replaced",

@@ -26,8 +26,16 @@ from ..types import CollectionType
 if TYPE_CHECKING:
     from ..butler import Butler
     from ..registry import Registry
+    from ._graph import QuantumGraph
 
-__all__ = ["PRUNE_MODES", "OutputCollections", "apply_outputs", "plan_outputs", "prune_replaced"]
+__all__ = [
+    "PRUNE_MODES",
+    "OutputCollections",
+    "apply_outputs",
+    "check_prunable",
+    "plan_outputs",
+    "prune_replaced",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +139,10 @@ def plan_outputs(
     ------
     PipelineError
         For contradictory options, no inputs, inputs the existing output chain does not hold,
-        or no output named.
+        or no output named; and, with ``extend_run`` (without ``output_run``) or
+        ``replace_run``, when the chain's head is not a RUN, is one of ``inputs``, or holds
+        datasets no pipeline wrote (no quantum records): a chain made by hand that starts
+        with an input.
     CollectionError
         If ``output`` is not a CHAINED collection, or a new run already exists.
     """
@@ -147,6 +158,8 @@ def plan_outputs(
             f"{output!r} {'is empty' if chain == () else 'does not exist'}. Run once with -o first."
         )
     previous = tuple(chain or ())
+    if replace_run or (extend_run and output_run is None):
+        _check_head(registry, str(output), previous[0], tuple(inputs), replace_run=replace_run)
     if previous and inputs and not _is_contiguous_in(tuple(inputs), previous):
         raise PipelineError(
             f"The output chain {output!r} exists as {output} -> {', '.join(previous)}, which does "
@@ -185,6 +198,87 @@ def plan_outputs(
         skip_existing_in=skip_in,
         replaced_run=replaced,
     )
+
+
+def _check_head(
+    registry: Registry, output: str, head: str, inputs: tuple[str, ...], *, replace_run: bool
+) -> None:
+    """Refuse to extend or replace a chain's head that is not a run this command may use.
+
+    A chain made by hand (``collection-chain``) can start with an input collection; writing
+    into it, or taking it off the chain (and pruning it), would mix outputs with the inputs
+    or lose them.
+    """
+    flag = "--replace-run" if replace_run else "--extend-run"
+    action = "replace" if replace_run else "write into"
+    kind = registry.get_collection_type(head)
+    if kind is not CollectionType.RUN:
+        raise PipelineError(
+            f"{flag} would {action} the head of the output chain {output!r}, but its head "
+            f"{head!r} is a {kind.value} collection, not a run. Put an output run first with "
+            "`spherex-dask collection-chain`, or write to a new -o."
+        )
+    if head in inputs:
+        raise PipelineError(
+            f"{flag} would {action} {head!r}, the head of the output chain {output!r}, which is "
+            f"one of the input collections (-i {','.join(inputs)}). Write to a new -o, or give "
+            "--output-run to name the run to write to."
+        )
+    if _holds_datasets(registry, head) and not _has_quanta(registry, head):
+        raise PipelineError(
+            f"{flag} would {action} {head!r}, the head of the output chain {output!r}, but no "
+            "pipeline wrote that run (it holds datasets and no quantum records): it looks like "
+            "an input run put first by hand. Write to a new -o, or give --output-run to name the "
+            "run to write to."
+        )
+
+
+def _holds_datasets(registry: Registry, run: str) -> bool:
+    found = registry.query_datasets(..., collections=[run], find_first=False)
+    return next(iter(found), None) is not None
+
+
+def _has_quanta(registry: Registry, run: str) -> bool:
+    return next(iter(registry.query_quanta(run=run)), None) is not None
+
+
+def check_prunable(registry: Registry, plan: OutputCollections, graph: QuantumGraph) -> None:
+    """Raise, before anything runs, if ``--prune-replaced`` should not remove the replaced run.
+
+    :func:`plan_outputs` already refuses to replace a run that no pipeline wrote; this checks
+    what only the graph tells: that ``graph`` reads no dataset from the run. It also checks
+    that no chain other than the output chain lists the run (removing it would fail after
+    the run). Does nothing when ``plan`` replaces no run.
+
+    Raises
+    ------
+    PipelineError
+        Saying which of these holds and what to do.
+    """
+    run = plan.replaced_run
+    if run is None:
+        return
+    advice = "Leave out --prune-replaced (the run stays in the repository, off the chain)."
+    read = sorted(
+        {
+            f"{ref.dataset_type.name} {ref.data_id!r}"
+            for quantum in graph
+            for refs in (*quantum.inputs.values(), *quantum.prerequisites.values())
+            for ref in refs
+            if ref.run == run
+        }
+    )
+    if read:
+        raise PipelineError(
+            f"--prune-replaced would remove {run!r}, but the pipeline reads {len(read)} "
+            f"dataset(s) from it (first: {read[0]}). {advice}"
+        )
+    parents = registry.get_collection_parent_chains(run) - {plan.chain}
+    if parents:
+        raise PipelineError(
+            f"--prune-replaced would remove {run!r}, which chain(s) {', '.join(sorted(parents))} "
+            f"also list. {advice}"
+        )
 
 
 def apply_outputs(registry: Registry, plan: OutputCollections) -> None:

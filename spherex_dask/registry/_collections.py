@@ -299,8 +299,9 @@ class CollectionStore:
         parents = self.parents(conn, record)
         if parents:
             raise CollectionError(
-                f"Collection {record.name!r} is a child of chain(s) {', '.join(parents)}; remove "
-                "it from them first with set_collection_chain."
+                f"Collection {record.name!r} is a child of chain(s) {', '.join(parents)}; take "
+                "it out of them first (`spherex-dask collection-chain REPO CHAIN "
+                f"{record.name} --mode remove`, or Registry.set_collection_chain)."
             )
 
     def delete(self, conn: sa.Connection, record: CollectionRecord) -> None:

@@ -198,7 +198,8 @@ class DatasetTypeStore:
         if count:
             raise DatasetTypeError(
                 f"Cannot remove dataset type {name!r}: {count} dataset(s) of it exist; remove "
-                "them (remove_datasets or remove_run) first."
+                "them first (`spherex-dask prune-datasets` or `remove-runs`; Butler.prune_datasets or "
+                "Butler.remove_runs)."
             )
         conn.execute(
             sa.delete(self._db.tables.dataset_type).where(

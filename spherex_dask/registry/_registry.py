@@ -400,8 +400,8 @@ class Registry:
                 count = self._datasets.count_in_run(conn, record)
                 if count:
                     raise CollectionError(
-                        f"RUN {name!r} holds {count} dataset(s); use remove_run to delete them "
-                        "with the run."
+                        f"RUN {name!r} holds {count} dataset(s); remove it with its datasets "
+                        "instead (`spherex-dask remove-runs`, or Butler.remove_runs)."
                     )
                 self._quanta.delete_run(conn, record.id)
             tables = self._db.tables
@@ -428,6 +428,17 @@ class Registry:
         with self._db.read() as conn:
             record = self._collections.get(conn, parent, expected=CollectionType.CHAINED)
             return tuple(c.name for c in self._collections.children(conn, record))
+
+    def get_collection_parent_chains(self, name: str) -> set[str]:
+        """The CHAINED collections that list ``name`` directly.
+
+        Raises
+        ------
+        MissingCollectionError
+            If there is no collection ``name``.
+        """
+        with self._db.read() as conn:
+            return set(self._collections.parents(conn, self._collections.get(conn, name)))
 
     def query_collections(
         self,

@@ -515,6 +515,12 @@ class RegistryTests:
         assert reg.get_collection_chain("flat") == ("b", "c", "a")
         with pytest.raises(CollectionTypeError):
             reg.get_collection_chain("a")
+        assert reg.get_collection_parent_chains("a") == {"inner", "outer", "flat"}
+        assert reg.get_collection_parent_chains("c") == {"inner", "flat"}
+        assert reg.get_collection_parent_chains("inner") == {"outer"}
+        assert reg.get_collection_parent_chains("flat") == set()
+        with pytest.raises(MissingCollectionError):
+            reg.get_collection_parent_chains("nope")
 
     def test_chain_cycles_rejected(self, reg: Registry) -> None:
         """A chain that would contain itself, directly or indirectly, is rejected."""

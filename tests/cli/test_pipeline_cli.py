@@ -111,7 +111,8 @@ def test_proof_of_concept_workflow(repo: Path, tmp_path: Path, scheduler: str) -
     assert names[0].startswith("subtractr/run-")
     assert names[0] != first_run
     assert names[1:] == ["rawexpr", "darkr", "calib"]
-    assert first_run not in invoke(f"query-collections {repo}")
+    # (not a substring test: a run started in the same second is named first_run + "-2")
+    assert first_run not in [row["name"] for row in as_json(f"query-collections {repo}")]
     rows = as_json(f"query-datasets {repo} dark_subtracted --collections subtractr")
     assert len(rows) == 4
     assert all(Path(r["uri"]).exists() for r in rows)
@@ -222,6 +223,35 @@ def test_saved_graph_of_another_repository_is_named(
     before = invoke(f"query-collections {other}")
     invoke(f"{run} -o u/o", code=1)
     assert invoke(f"query-collections {other}") == before
+
+
+def test_replace_run_on_a_hand_made_chain_loses_no_input(repo: Path, scheduler: str) -> None:
+    """A chain whose head is an input run: --replace-run --prune-replaced refuses, before
+    anything runs, and the raws, the chain and the collections stay as they were."""
+    invoke(f"collection-chain {repo} mine rawexpr,calib")
+    before = invoke(f"query-collections {repo}")
+    raws = as_json(f"query-datasets {repo} raw --collections rawexpr")
+    for extra in ("", "-i rawexpr,calib"):
+        out = invoke(
+            f"run -p {EXAMPLE} -b {repo} -o mine {extra} --replace-run --prune-replaced purge "
+            f"--scheduler {scheduler} --no-progress --register-dataset-types",
+            code=1,
+        )
+        assert "--replace-run would replace 'rawexpr'" in out
+        assert "succeeded" not in out
+    out = invoke(f"run -p {EXAMPLE} -b {repo} -o mine --extend-run --scheduler {scheduler}", code=1)
+    assert "--extend-run would write into 'rawexpr'" in out
+    assert "no pipeline wrote that run" in out
+    assert invoke(f"query-collections {repo}") == before
+    assert as_json(f"query-datasets {repo} raw --collections rawexpr") == raws
+    assert all(Path(r["uri"]).exists() for r in raws)
+
+
+def test_remove_runs_names_the_chain_and_the_command(repo: Path) -> None:
+    invoke(f"collection-chain {repo} mine rawexpr,calib")
+    out = invoke(f"remove-runs {repo} rawexpr --no-confirm", code=1)
+    assert "is a child of chain(s) mine" in out
+    assert "spherex-dask collection-chain REPO CHAIN rawexpr --mode remove" in out
 
 
 def test_usage_errors(repo: Path, scheduler: str) -> None:

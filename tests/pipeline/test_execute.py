@@ -23,6 +23,7 @@ from spherex_dask.pipeline import (
     Pipeline,
     apply_outputs,
     build_quantum_graph,
+    check_prunable,
     plan_outputs,
     prune_replaced,
     run_quantum_graph,
@@ -286,6 +287,60 @@ def test_replace_run_and_prune_purge(butler, client):
     assert not any(Path(f).exists() for f in old_files)
     assert list(registry.query_quanta(run="u/rep/run0")) == []
     assert len(list(registry.query_quanta(collections=["u/rep"]))) == 4
+
+
+def test_extend_or_replace_refuse_a_head_no_pipeline_wrote(butler):
+    """A chain made by hand may start with an input: it is neither written into nor replaced."""
+    registry = butler.registry
+    for name, members in {"h/cal": ["calib", "rawexpr"], "h/raw": ["rawexpr", "calib"]}.items():
+        registry.register_collection(name, CollectionType.CHAINED)
+        registry.set_collection_chain(name, members)
+    for flag in ("extend_run", "replace_run"):
+        with pytest.raises(PipelineError, match="head 'calib' is a CALIBRATION collection"):
+            plan_outputs(registry, output="h/cal", **{flag: True})
+        with pytest.raises(PipelineError, match="one of the input collections"):
+            plan_outputs(registry, inputs=INPUTS, output="h/raw", **{flag: True})
+        with pytest.raises(PipelineError, match="no pipeline wrote that run"):
+            plan_outputs(registry, output="h/raw", **{flag: True})
+    # An empty run at the head (a run stopped before any quantum finished) may be reused.
+    registry.register_run("h/empty/run0")
+    registry.register_collection("h/empty", CollectionType.CHAINED)
+    registry.set_collection_chain("h/empty", ["h/empty/run0", *INPUTS])
+    assert plan_outputs(registry, output="h/empty", extend_run=True).run == "h/empty/run0"
+    assert plan_outputs(registry, output="h/empty", replace_run=True).replaced_run == "h/empty/run0"
+    # --output-run names the run explicitly: the head is not looked at.
+    assert plan_outputs(registry, output="h/raw", extend_run=True, output_run="x").run == "x"
+
+
+def test_prune_replaced_refuses_a_run_the_pipeline_reads_or_other_chains_list(butler, client):
+    registry = butler.registry
+    first = plan_outputs(registry, inputs=INPUTS, output="u/p", output_run="u/p/run0")
+    apply_outputs(registry, first)
+    assert execute(butler, client, build(butler, pipeline(stack=False), run=first.run)).ok
+    # The stack task alone, reading dark_subtracted through a TAGGED collection of run0's.
+    made = list(butler.query_datasets("dark_subtracted", collections="u/p/run0"))
+    registry.register_collection("picked", CollectionType.TAGGED)
+    registry.associate("picked", made)
+    registry.set_collection_chain("u/p", ["u/p/run0", "picked", *INPUTS])
+    plan = plan_outputs(registry, output="u/p", replace_run=True, output_run="u/p/run1")
+    stack_only = Pipeline.from_dict({"tasks": {"stack": {"class": StackTask}}})
+    graph = build_quantum_graph(
+        stack_only, registry, input_collections=plan.inputs, output_run=plan.run
+    )
+    assert len(graph)
+    with pytest.raises(PipelineError, match=r"the pipeline reads 4 dataset\(s\) from it"):
+        check_prunable(registry, plan, graph)
+    # Reading nothing from it, but listed by another chain: removing it would fail later.
+    registry.set_collection_chain("u/p", ["u/p/run0", *INPUTS])
+    registry.register_collection("elsewhere", CollectionType.CHAINED)
+    registry.set_collection_chain("elsewhere", ["u/p/run0"])
+    plan = plan_outputs(registry, output="u/p", replace_run=True, output_run="u/p/run1")
+    graph = build(butler, pipeline(stack=False), run=plan.run)
+    with pytest.raises(PipelineError, match="chain\\(s\\) elsewhere also list"):
+        check_prunable(registry, plan, graph)
+    registry.remove_collection("elsewhere")
+    check_prunable(registry, plan, graph)
+    assert registry.get_collection_chain("u/p") == ("u/p/run0", *INPUTS)  # nothing changed
 
 
 def test_outputs_existing_in_run_are_refused_before_running(butler, client):
