@@ -177,6 +177,11 @@ def _echo_graph(graph: QuantumGraph, *, max_skipped: int = 10) -> None:
         click.echo(f"  not run: {s.task_label} {s.data_id!r}: {s.kind}: {s.reason}")
     if len(missing) > max_skipped:
         click.echo(f"  ... and {len(missing) - max_skipped} more not run")
+    partial = [(q, reason) for q in graph for reason in q.left_out]
+    for q, reason in partial[:max_skipped]:
+        click.echo(f"  runs without an input: {q.task_label} {q.data_id!r}: {reason}")
+    if len(partial) > max_skipped:
+        click.echo(f"  ... and {len(partial) - max_skipped} more inputs left out")
 
 
 @click.command("qgraph")

@@ -14,7 +14,10 @@ For each task, in pipeline order:
    quantum's data ID (a calibration by the exposure's time); outputs get deterministic refs.
 
 A quantum that cannot run (a missing prerequisite or input, or a skipped upstream quantum) is
-recorded in ``graph.skipped`` with the reason, and so are the quanta that need its outputs.
+recorded in ``graph.skipped`` with the reason, and so are the quanta that need its outputs. A
+fan-in is the exception: it runs without the datasets a skipped upstream quantum would have
+made, as long as at least its connection's ``minimum`` remain, and ``Quantum.left_out`` says
+which it runs without.
 """
 
 from __future__ import annotations
@@ -288,13 +291,20 @@ class _Builder:
         deps: set[uuid.UUID] = set()
         inputs: dict[str, tuple[DatasetRef, ...]] = {}
         skip: SkippedQuantum | None = None
+        left_out: list[str] = []
         for attr, conn in node.inputs.items():
-            refs = []
+            refs, problems, missing = [], [], []
             for key in sorted(group.keys[attr]):
                 ref, problem = self._input_ref(node, data_id, conn, key, deps)
-                skip = skip or problem
                 if ref is not None:
                     refs.append(ref)
+                elif problem is not None:
+                    problems.append(problem)
+                    missing.append(self._left_out(conn, key))
+            if problems and conn.multiple and len(refs) >= conn.minimum:
+                left_out.extend(missing)
+            elif problems:
+                skip = skip or _too_few(conn, refs, problems)
             inputs[attr] = tuple(refs)
         prerequisites: dict[str, tuple[DatasetRef, ...]] = {}
         if skip is None:
@@ -317,7 +327,16 @@ class _Builder:
                 inputs=inputs,
                 prerequisites=prerequisites,
                 outputs=outputs,
+                left_out=tuple(left_out),
             )
+            if left_out:
+                logger.info(
+                    "Task %s, quantum %r runs without %d input(s): %s",
+                    node.label,
+                    data_id,
+                    len(left_out),
+                    "; ".join(left_out),
+                )
             self.quanta.append(quantum)
             self.dependencies[qid] = deps
         for attr, conn in node.outputs.items():
@@ -363,6 +382,15 @@ class _Builder:
                 task_label=node.label, data_id=data_id, kind="missing_input", reason=reason
             )
         return ref, None
+
+    def _left_out(self, conn: ResolvedConnection, key: Key) -> str:
+        """One line on an input a fan-in quantum runs without."""
+        what = f"{conn.name} {DataId(dict(zip(conn.dimensions, key, strict=True)))!r}"
+        entry = self.produced.get(conn.name, {}).get(key)
+        if entry is not None and entry.skipped is not None:
+            up = entry.skipped
+            return f"{what}: its {up.task_label} quantum was skipped ({up.kind})"
+        return f"{what}: not found in collections {list(self.collections)}"
 
     def _external_refs(self, conn: ResolvedConnection) -> dict[Key, DatasetRef]:
         """All datasets of one input type in the input collections (one query), by data ID."""
@@ -458,3 +486,21 @@ def _key(row: Mapping[str, Any], conn: ResolvedConnection, node: TaskNode) -> Ke
             f"Task {node.label!r}, connection {conn.attribute!r}: data ID {dict(row)!r} has no value "
             f"for dimension {err}; the registry returned no implied value for it."
         ) from None
+
+
+def _too_few(
+    conn: ResolvedConnection, refs: Sequence[DatasetRef], problems: Sequence[SkippedQuantum]
+) -> SkippedQuantum:
+    """Why a quantum is skipped when some of an input's datasets cannot be had: the first
+    problem, with the count a fan-in was short of its minimum."""
+    first = problems[0]
+    if not conn.multiple:
+        return first
+    wanted = len(refs) + len(problems)
+    reason = (
+        f"only {len(refs)} of {wanted} {conn.name} input(s) can be had, fewer than the "
+        f"minimum of {conn.minimum}; first missing: {first.reason}"
+    )
+    return SkippedQuantum(
+        task_label=first.task_label, data_id=first.data_id, kind=first.kind, reason=reason
+    )

@@ -48,6 +48,10 @@ class BaseConnection:
         Storage class of the dataset type (e.g. ``"SpectralImage"``).
     multiple
         Whether ``run`` receives a sequence of datasets (a fan-in); inputs only.
+    minimum
+        For a fan-in: the fewest datasets the quantum runs with. Datasets that cannot be had
+        (their upstream quantum was skipped) are left out of the quantum, which is skipped
+        only when fewer than ``minimum`` remain. Must be 1 for other connections.
     doc
         One line saying what the dataset is for this task.
     """
@@ -57,6 +61,7 @@ class BaseConnection:
     storage_class: str
     _: KW_ONLY
     multiple: bool = False
+    minimum: int = 1
     doc: str = ""
 
     kind: ClassVar[str] = "base"
@@ -85,6 +90,15 @@ class BaseConnection:
             raise PipelineDefinitionError(
                 f"Connection {self.name!r}: multiple=True is only allowed on Input (a fan-in), "
                 f"not on {type(self).__name__}."
+            )
+        if isinstance(self.minimum, bool) or not isinstance(self.minimum, int) or self.minimum < 1:
+            raise PipelineDefinitionError(
+                f"Connection {self.name!r}: minimum must be an integer >= 1, got {self.minimum!r}."
+            )
+        if self.minimum != 1 and not self.multiple:
+            raise PipelineDefinitionError(
+                f"Connection {self.name!r}: minimum={self.minimum} needs multiple=True (a fan-in); "
+                "a single input is always needed."
             )
 
     def resolve(self, attribute: str, name: str, universe: DimensionUniverse) -> ResolvedConnection:
@@ -117,6 +131,7 @@ class BaseConnection:
             kind=self.kind,
             dataset_type=dataset_type,
             multiple=self.multiple,
+            minimum=self.minimum,
             doc=self.doc,
         )
 
@@ -156,6 +171,7 @@ class ResolvedConnection:
     kind: str
     dataset_type: DatasetType
     multiple: bool = False
+    minimum: int = 1
     doc: str = ""
 
     @property

@@ -44,7 +44,8 @@ def graph_to_dot(graph: QuantumGraph) -> str:
     """DOT text of a quantum graph: one box per quantum, one ellipse per dataset.
 
     Edges go from input and prerequisite datasets to quanta and from quanta to outputs;
-    skipped quanta are dashed boxes labelled with the reason's kind.
+    skipped quanta are dashed boxes labelled with the reason's kind; a fan-in quantum that
+    runs without some inputs says how many (the reasons are its tooltip).
     """
     lines = ["digraph QuantumGraph {", *_HEADER]
     datasets: dict[str, tuple[DatasetRef, bool]] = {}
@@ -52,7 +53,11 @@ def graph_to_dot(graph: QuantumGraph) -> str:
     for q in graph:
         node = f"q_{q.id.hex}"
         label = f"{q.task_label}\n{_data_id(q.data_id)}"
-        lines.append(f"  {node} [{_TASK_STYLE}, label={_quote(label)}];")
+        extra = ""
+        if q.left_out:
+            label += f"\nwithout {len(q.left_out)} input(s)"
+            extra = f", tooltip={_quote('; '.join(q.left_out))}"
+        lines.append(f"  {node} [{_TASK_STYLE}, label={_quote(label)}{extra}];")
         for conns, is_prereq in ((q.inputs, False), (q.prerequisites, True)):
             for ref in _refs(conns):
                 datasets.setdefault(ref.id.hex, (ref, is_prereq))

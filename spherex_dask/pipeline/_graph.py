@@ -39,6 +39,8 @@ class Quantum:
 
     ``inputs``, ``prerequisites`` and ``outputs`` map a connection attribute (the keyword
     ``run`` takes or returns) to the dataset refs; a fan-in input has several refs.
+    ``left_out`` says, one line each, which datasets of a fan-in the quantum runs without
+    (their upstream quantum was skipped; see the connection's ``minimum``).
     """
 
     id: uuid.UUID
@@ -47,6 +49,7 @@ class Quantum:
     inputs: Mapping[str, tuple[DatasetRef, ...]] = field(default_factory=dict)
     prerequisites: Mapping[str, tuple[DatasetRef, ...]] = field(default_factory=dict)
     outputs: Mapping[str, tuple[DatasetRef, ...]] = field(default_factory=dict)
+    left_out: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         return hash(self.id)

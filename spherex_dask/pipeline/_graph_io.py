@@ -9,7 +9,7 @@ Layout (format version 1)::
      "dataset_types": {name: {"dimensions": [...], "storage_class": ..., "is_calibration": ...}},
      "datasets": {id: [dataset type name, {data ID}, run]},
      "quanta": [{"id", "task", "data_id", "inputs": {conn: [id...]}, "prerequisites", "outputs",
-                 "depends_on": [id...]}],
+                 "depends_on": [id...], "left_out": [reason...] (only when not empty)}],
      "skipped": [{"task", "data_id", "kind", "reason"}]}
 
 Each dataset appears once in ``datasets``; quanta refer to datasets by id.
@@ -60,8 +60,9 @@ def graph_to_json(graph: QuantumGraph) -> dict[str, Any]:
             result[conn] = [str(ref.id) for ref in items]
         return result
 
-    quanta = [
-        {
+    quanta = []
+    for q in graph:
+        quantum = {
             "id": str(q.id),
             "task": q.task_label,
             "data_id": q.data_id.to_dict(),
@@ -70,8 +71,9 @@ def graph_to_json(graph: QuantumGraph) -> dict[str, Any]:
             "outputs": refs(q.outputs),
             "depends_on": sorted(str(d) for d in graph.dependencies(q.id)),
         }
-        for q in graph
-    ]
+        if q.left_out:
+            quantum["left_out"] = list(q.left_out)
+        quanta.append(quantum)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -147,6 +149,7 @@ def _graph_from_json(data: Mapping[str, Any]) -> QuantumGraph:
                 inputs=conns(q["inputs"]),
                 prerequisites=conns(q["prerequisites"]),
                 outputs=conns(q["outputs"]),
+                left_out=tuple(q.get("left_out", ())),
             )
         )
         deps[qid] = [uuid.UUID(d) for d in q["depends_on"]]

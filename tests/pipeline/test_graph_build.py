@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,9 +13,13 @@ from spherex_dask.errors import (
     DatasetTypeConflictError,
     MissingDatasetTypeError,
     MissingPrerequisiteError,
+    PipelineDefinitionError,
     PipelineError,
 )
-from spherex_dask.pipeline import Pipeline, Quantum, build_quantum_graph
+from spherex_dask.pipeline import Input, Pipeline, Quantum, build_quantum_graph
+from spherex_dask.pipeline._dot import graph_to_dot
+from spherex_dask.pipeline._graph_io import graph_from_json, graph_to_json
+from spherex_dask.pipeline.tasks import StackTask, SubtractDarkTask
 from spherex_dask.types import DataId, DatasetRef, DatasetType, Timespan
 
 from .conftest import START
@@ -150,6 +155,71 @@ def test_dark_outside_validity_is_missing(make_registry):
     assert [q.data_id["exposure"] for q in graph] == [1]
     assert [s.data_id["exposure"] for s in graph.skipped] == [2, 3]
     assert "valid in [2025-05-01T02:00:00+00:00" in graph.skipped[0].reason
+
+
+class StackOfTwoOrMore(StackTask):
+    images = Input(
+        "dark_subtracted",
+        ("instrument", "exposure", "detector"),
+        "SpectralImage",
+        multiple=True,
+        minimum=2,
+    )
+
+
+def test_fan_in_runs_without_inputs_a_skipped_quantum_would_make(make_registry, caplog):
+    """No dark for exposure 1: its subtract quanta are skipped, and the stack of its planning
+    period runs on exposure 2 alone, saying so; with minimum=2 that stack is skipped."""
+    caplog.set_level("INFO", logger="spherex_dask.pipeline")
+    registry = make_registry(
+        n_exposures=4,
+        n_detectors=1,
+        per_period=2,
+        dark_validity=Timespan(START + timedelta(hours=1, minutes=30), None),
+    )
+    graph = build_quantum_graph(
+        dark_pipeline(), registry, input_collections=INPUTS, output_run="out"
+    )
+    assert [(s.task_label, s.data_id["exposure"]) for s in graph.skipped] == [("subtract", 1)]
+    stacks = {q.data_id["planning_period"]: q for q in graph.quanta_for_task("stack")}
+    assert [r.data_id["exposure"] for r in stacks["P1"].inputs["images"]] == [2]
+    assert [r.data_id["exposure"] for r in stacks["P2"].inputs["images"]] == [3, 4]
+    (reason,) = stacks["P1"].left_out
+    assert reason == (
+        "dark_subtracted {detector: 1, exposure: 1, instrument: 'SPHEREx'}: "
+        "its subtract quantum was skipped (missing_prerequisite)"
+    )
+    assert stacks["P2"].left_out == ()
+    assert "runs without 1 input(s)" in caplog.text
+    (p1_subtract,) = [q for q in graph.quanta_for_task("subtract") if q.data_id["exposure"] == 2]
+    assert graph.dependencies(stacks["P1"].id) == {p1_subtract.id}
+    again = graph_from_json(json.loads(json.dumps(graph_to_json(graph))))
+    assert {q.id: q.left_out for q in again} == {q.id: q.left_out for q in graph}
+    assert "without 1 input(s)" in graph_to_dot(graph)
+
+    strict = Pipeline.from_dict(
+        {
+            "tasks": {
+                "subtract": {"class": SubtractDarkTask},
+                "stack": {"class": StackOfTwoOrMore},
+            }
+        }
+    )
+    graph = build_quantum_graph(strict, registry, input_collections=INPUTS, output_run="out")
+    assert [q.data_id["planning_period"] for q in graph.quanta_for_task("stack")] == ["P2"]
+    (skipped,) = [s for s in graph.skipped if s.task_label == "stack"]
+    assert skipped.data_id["planning_period"] == "P1"
+    assert skipped.kind == "upstream_skipped"
+    assert "only 1 of 2 dark_subtracted input(s) can be had, fewer than the minimum of 2" in (
+        skipped.reason
+    )
+
+
+def test_minimum_is_for_fan_ins_only():
+    with pytest.raises(PipelineDefinitionError, match="needs multiple=True"):
+        Input("raw", ("instrument", "exposure", "detector"), "SpectralImage", minimum=2)
+    with pytest.raises(PipelineDefinitionError, match="integer >= 1"):
+        Input("raw", ("instrument",), "SpectralImage", multiple=True, minimum=0)
 
 
 def test_example_pipeline_with_darks_in_a_run(make_registry):
