@@ -384,6 +384,9 @@ def _execute(
         except SpherexDaskError as undo:
             err.add_note(f"The output collections could not be restored: {undo}")
         raise
+    except KeyboardInterrupt:
+        _echo_interrupted(butler.registry, graph, plan)
+        raise SystemExit(130) from None
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:
@@ -394,6 +397,26 @@ def _execute(
         else:
             click.echo(f"Kept replaced run {plan.replaced_run}: quanta failed.")
     return summary.ok
+
+
+def _echo_interrupted(registry: Registry, graph: QuantumGraph, plan: OutputCollections) -> None:
+    """Say, after Ctrl-C, what finished (it is registered) and how to run the rest."""
+    ids = {q.id for q in graph}
+    finished = sum(
+        1 for r in registry.query_quanta(run=plan.run, status="succeeded") if r.id in ids
+    )
+    rest = "the same command with --extend-run --skip-existing"
+    if plan.replaced_run is not None:
+        rest += (
+            f" instead of --replace-run (the replaced run {plan.replaced_run} stays in the "
+            "repository, off the chain)"
+        )
+    click.echo(
+        f"\nInterrupted: {finished} of {len(graph)} quanta finished and are registered in run "
+        f"{plan.run}; the others did not finish and nothing of theirs is registered. To run "
+        f"the rest: {rest}.",
+        err=True,
+    )
 
 
 def _collections_before(

@@ -405,5 +405,6 @@ class _Recorder:
             skipped=tuple(self.skips),
             wall_time=wall_time,
             not_in_graph=len(self.graph.skipped),
+            already_done=sum(s.kind == "outputs_exist" for s in self.graph.skipped),
             dashboard=dashboard,
         )

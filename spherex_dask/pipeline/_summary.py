@@ -43,6 +43,8 @@ class RunSummary:
         Seconds from submission to the last registration.
     not_in_graph
         Quanta the graph builder had left out (missing inputs, existing outputs).
+    already_done
+        How many of those it left out because their outputs exist (``--skip-existing``).
 
     Examples
     --------
@@ -63,7 +65,17 @@ class RunSummary:
     skipped: tuple[QuantumRecord, ...] = ()
     wall_time: float = 0.0
     not_in_graph: int = 0
+    already_done: int = 0
     dashboard: str | None = field(default=None, compare=False)
+
+    def _why_left_out(self) -> str:
+        """``their outputs exist``, ``they cannot run`` or both, counted."""
+        cannot = self.not_in_graph - self.already_done
+        if not cannot:
+            return "their outputs exist"
+        if not self.already_done:
+            return "they cannot run (see the graph's summary)"
+        return f"{self.already_done} whose outputs exist, {cannot} that cannot run"
 
     @property
     def ok(self) -> bool:
@@ -95,7 +107,10 @@ class RunSummary:
             f"written in {self.wall_time:.1f} s."
         ]
         if self.not_in_graph:
-            lines.append(f"({self.not_in_graph} quanta were left out when the graph was built.)")
+            why = self._why_left_out()
+            lines.append(
+                f"({self.not_in_graph} quanta were left out when the graph was built: {why}.)"
+            )
         lines += _table([[str(getattr(t, c)) for c in _COLUMNS] for t in self.tasks])
         if self.failures:
             lines.append("Failed quanta:")

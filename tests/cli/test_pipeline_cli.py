@@ -4,6 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import distributed
@@ -39,6 +45,20 @@ class FailWhileMarkedTask(SubtractDarkTask):
         if int(raw.attrs.get("DETECTOR", 0)) == 2 and Path(self.config.marker).exists():
             raise ValueError("detector 2 is not ready")
         return super().run(raw=raw, dark=dark)
+
+
+class WaitWhileMarkedTask(FailWhileMarkedTask):
+    """Detector 2 waits while the file ``config.marker`` exists (at most a minute), leaving a
+    ``.waiting`` file beside it; detector 1 runs at once."""
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        marker = Path(self.config.marker)
+        if int(raw.attrs.get("DETECTOR", 0)) == 2:
+            marker.with_suffix(".waiting").touch()
+            deadline = time.monotonic() + 60
+            while marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return SubtractDarkTask.run(self, raw=raw, dark=dark)
 
 
 def invoke(command: str, *extra: object, code: int = 0) -> str:
@@ -144,6 +164,61 @@ def test_failures_exit_non_zero_and_are_queryable(
     assert "2 quanta succeeded, 0 failed" in out
     assert as_json(f"query-quanta {repo} --collections u/f --status failed") == []
     assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/f")) == 4
+
+
+def test_ctrl_c_keeps_what_finished_and_says_how_to_run_the_rest(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """SIGINT while quanta run: exit status 130, the finished quanta registered, a hint that
+    --extend-run --skip-existing runs the rest, which then works."""
+    marker = tmp_path / "hold"
+    marker.touch()
+    yaml = tmp_path / "wait.yaml"
+    yaml.write_text(
+        f"tasks:\n  subtract:\n    class: {__name__}.WaitWhileMarkedTask\n"
+        f"    config: {{marker: {marker}}}\n"
+    )
+    command = [sys.executable, "-m", "spherex_dask", "run", "-p", str(yaml), "-b", str(repo),
+               "-i", "rawexpr,calib", "-o", "u/c", "--scheduler", scheduler, "--no-progress",
+               "--register-dataset-types"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.with_suffix(".waiting").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no quantum of detector 2 started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        marker.unlink(missing_ok=True)  # lets the cancelled quanta end on the workers
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "Aborted" not in stdout + stderr
+    found = re.search(
+        r"Interrupted: (\d) of 4 quanta finished and are registered in run (\S+);", stderr
+    )
+    assert found, stderr
+    finished, run = int(found.group(1)), found.group(2)
+    assert "the same command with --extend-run --skip-existing" in stderr
+    rows = as_json(f"query-datasets {repo} dark_subtracted --collections {run}")
+    assert len(rows) == finished
+    assert all(r["data_id"]["detector"] == 1 for r in rows)
+    out = invoke(
+        f"run -p {EXAMPLE} -b {repo} -o u/c --scheduler {scheduler} --no-progress "
+        "--extend-run --skip-existing"
+    )
+    assert f"{4 - finished} quanta succeeded, 0 failed" in out
+    if finished:
+        assert (
+            f"({finished} quanta were left out when the graph was built: their outputs exist.)"
+            in out
+        )
+    assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/c")) == 4
 
 
 def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler: str) -> None:
