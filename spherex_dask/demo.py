@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 #: The demo's collections: inputs (as the proof of concept named them) and the output chain.
 RAW_RUN, DARK_RUN, CALIB, OUTPUT = "rawexpr", "darkr", "calib", "demo"
+#: The Intake catalog the demo writes in the repository (``spherex-dask export-catalog``).
+CATALOG = "catalog.yaml"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class DemoResult:
     summary: RunSummary
     verified: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    catalog: Path | None = None
 
 
 def builtin_pipeline(name: str = "DarkSubtraction") -> str:
@@ -105,6 +108,7 @@ def run_demo(
     """
     from .butler import Butler
     from .ingest import ingest_simulated
+    from .intake import export_catalog
     from .pipeline import (
         Pipeline,
         apply_outputs,
@@ -180,8 +184,15 @@ def run_demo(
     timings["verify"] = time.perf_counter() - t0
     echo(f"6. Verified {verified} dark_subtracted images: pixels equal raw - dark.")
     butler.close()
+    catalog = export_catalog(repo, repo / CATALOG)
     return DemoResult(
-        root=root, repo=repo, graph=graph, summary=summary, verified=verified, timings=timings
+        root=root,
+        repo=repo,
+        graph=graph,
+        summary=summary,
+        verified=verified,
+        timings=timings,
+        catalog=catalog,
     )
 
 
@@ -205,8 +216,9 @@ def next_steps(result: DemoResult) -> str:
             f"  stack = butler.get('dark_subtracted_stack', instrument='SPHEREx', detector=1, "
             f"planning_period='{data_id.get('planning_period', '2025W19_2B')}')",
             "",
-            "Or through Intake:",
-            f'  SPHEREX_DASK_REPO={repo} python -c "import intake; '
-            "print(intake.open_catalog('catalogs/spherex.yaml').dark_subtracted.to_dask())\"",
+            f"Or through Intake (the catalog {result.catalog or repo / CATALOG}):",
+            "  import intake",
+            f"  cat = intake.open_catalog({str(result.catalog or repo / CATALOG)!r})",
+            "  cat.dark_subtracted.to_dask()   # every exposure and detector, lazily",
         ]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import intake
 import pytest
 from click.testing import CliRunner
 
@@ -29,6 +30,11 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     assert len(stacks) == 2
     assert butler.get(stacks[0]).image.shape == (32, 32)
     assert len(list(butler.registry.query_quanta(collections=["demo"]))) == 6
+    # The Intake catalog it writes, as the printed lines open it.
+    catalog = repo / "catalog.yaml"
+    assert f"intake.open_catalog({str(catalog)!r})" in result.output
+    subtracted = intake.open_catalog(str(catalog)).dark_subtracted.to_dask()
+    assert dict(subtracted.image.sizes) == {"exposure": 2, "detector": 2, "y": 32, "x": 32}
     again = CliRunner().invoke(cli, ["demo", str(repo), "--size", "32"])
     assert again.exit_code != 0
     assert "already holds a repository" in again.output
