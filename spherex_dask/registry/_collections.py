@@ -94,8 +94,9 @@ class CollectionStore:
             close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
             hint = f" Similar collections: {', '.join(close)}." if close else ""
             raise MissingCollectionError(
-                f"Collection {name!r} does not exist.{hint} Register it with register_run or "
-                "register_collection, or list collections with query_collections()."
+                f"Collection {name!r} does not exist.{hint} List the collections with "
+                "`spherex-dask query-collections REPO` (Registry.query_collections); a new one "
+                "is made by Registry.register_run or register_collection."
             )
         if expected is not None and record.type is not expected:
             raise CollectionTypeError(

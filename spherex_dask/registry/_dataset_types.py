@@ -140,7 +140,8 @@ class DatasetTypeStore:
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise MissingDatasetTypeError(
                 f"Dataset type {name!r} is not registered.{hint} Registered types: "
-                f"{', '.join(known) or '(none)'}; register it with register_dataset_type."
+                f"{', '.join(known) or '(none)'}; register it with `spherex-dask "
+                "register-dataset-type` (Registry.register_dataset_type)."
             )
         if component:
             return found[0], found[1].component_type(component)

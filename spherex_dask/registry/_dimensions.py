@@ -355,8 +355,8 @@ class DimensionStore:
         if record is None:
             raise DataIdValueError(
                 f"Data ID value {element}={out[element]!r} has no dimension record "
-                f"({describe_key(layout, key)}); known values can be listed with "
-                f"query_dimension_records({element!r})."
+                f"({describe_key(layout, key)}); list the known values with `spherex-dask "
+                f"query-dimension-records REPO {element}` (Registry.query_dimension_records)."
             )
         records[element] = record
         for implied in layout.implied:
