@@ -121,6 +121,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit cannot fail again."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def handle_errors(func: F) -> F:
     """Turn spherex_dask errors (with the notes added to them, one per line), and
     operating-system errors such as a path that is not a directory or not writeable, into
@@ -133,6 +145,11 @@ def handle_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            # The reader went away (``spherex-dask query-... | head``): stop quietly, as
+            # other command-line tools do, with nothing more written to the closed pipe.
+            _silence_stdout()
+            raise SystemExit(141) from None  # 128 + SIGPIPE, what a shell reports
         except (SpherexDaskError, OSError) as err:
             logging.getLogger("spherex_dask.cli").debug("Command failed", exc_info=True)
             notes = getattr(err, "__notes__", None) or []

@@ -233,3 +233,26 @@ def test_os_errors_are_one_line_errors(repo: Path, tmp_path: Path) -> None:
         assert isinstance(result.exception, SystemExit), (args, result.exception)
         assert "Not a directory" in result.output
         assert str(blocker) in result.output
+
+
+def test_output_piped_to_a_closed_reader_stops_quietly(repo: Path) -> None:
+    """``spherex-dask query-datasets ... | head -1``: no 'Error: Broken pipe', no traceback;
+    exit status 141 (128 + SIGPIPE), as a shell reports for other tools."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "spherex_dask", "query-datasets", str(repo)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr.decode()
+    assert done.stderr.decode() == ""
