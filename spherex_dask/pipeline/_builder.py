@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +163,8 @@ class _Builder:
         self.quanta: list[Quantum] = []
         self.dependencies: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.skipped: list[SkippedQuantum] = []
+        self.stale: list[SkippedQuantum] = []
+        self.recorded: dict[str, dict[uuid.UUID, frozenset[uuid.UUID]]] = {}
         self.prerequisites = PrerequisiteFinder(registry, self.records, input_collections)
 
     # -- dataset types ------------------------------------------------------------------
@@ -213,6 +215,16 @@ class _Builder:
                 missing[0].task_label,
                 missing[0].data_id,
                 missing[0].reason,
+            )
+        if self.stale:
+            first = self.stale[0]
+            logger.warning(
+                "%d quanta were left out because their outputs exist, although these were made "
+                "without inputs that exist now (first: %s on %r: %s).",
+                len(self.stale),
+                first.task_label,
+                first.data_id,
+                first.reason,
             )
         if not self.quanta:
             logger.warning("The quantum graph is empty: no data IDs have all the inputs needed.")
@@ -317,6 +329,8 @@ class _Builder:
         }
         if skip is None:
             skip = self._existing(node, data_id, outputs)
+            if skip is not None:
+                skip = self._note_new_inputs(node, skip, inputs, outputs)
         if skip is not None:
             self.skipped.append(skip)
         else:
@@ -472,6 +486,46 @@ class _Builder:
         return SkippedQuantum(
             task_label=node.label, data_id=data_id, kind="outputs_exist", reason=reason
         )
+
+    def _note_new_inputs(
+        self,
+        node: TaskNode,
+        skip: SkippedQuantum,
+        inputs: Mapping[str, tuple[DatasetRef, ...]],
+        outputs: Mapping[str, tuple[DatasetRef, ...]],
+    ) -> SkippedQuantum:
+        """``skip`` (outputs exist), saying so when its outputs were made without inputs that
+        exist now: a stack made before a missing exposure could be processed."""
+        made_from = self._recorded_inputs(node.label)
+        existing = [self._existing_ref(c, outputs[a][0]) for a, c in node.outputs.items()]
+        recorded = next((made_from[r.id] for r in existing if r.id in made_from), None)
+        if recorded is None:  # no provenance (outputs ingested or put by hand): nothing to say
+            return skip
+        wanted = {r.id for refs in inputs.values() for r in refs}
+        new = wanted - recorded
+        if not new:
+            return skip
+        reason = (
+            f"{skip.reason}; they were made from {len(wanted & recorded)} of the {len(wanted)} "
+            f"inputs that exist now (remake them with --replace-run)"
+        )
+        stale = replace(skip, reason=reason)
+        self.stale.append(stale)
+        return stale
+
+    def _recorded_inputs(self, label: str) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+        """Output id -> input ids of the succeeded quanta of task ``label`` in the
+        skip-existing collections (one provenance query per task)."""
+        cache = self.recorded.get(label)
+        if cache is None:
+            cache = self.recorded[label] = {}
+            records = self.registry.query_quanta(
+                collections=list(self.skip_existing_in), task_label=label, status="succeeded"
+            )
+            for record in records:
+                for output in record.outputs:
+                    cache[output] = frozenset(record.inputs)
+        return cache
 
     def _existing_ref(self, conn: ResolvedConnection, ref: DatasetRef) -> DatasetRef:
         key = tuple(ref.data_id[d] for d in conn.dimensions)

@@ -343,6 +343,53 @@ def test_prune_replaced_refuses_a_run_the_pipeline_reads_or_other_chains_list(bu
     assert registry.get_collection_chain("u/p") == ("u/p/run0", *INPUTS)  # nothing changed
 
 
+def test_partial_stack_then_skip_existing_says_the_stack_is_stale(butler, client, caplog):
+    """A stack made without an exposure (no dark then) is kept by --skip-existing once the dark
+    exists, and the graph says it was made from fewer inputs than exist now."""
+    registry = butler.registry
+    first, second = sorted(
+        registry.query_dimension_records("exposure"), key=lambda r: r.timespan.begin
+    )
+    split = first.timespan.end
+    darks = list(registry.query_datasets("dark", collections=["darkr"]))
+    registry.register_collection("late", CollectionType.CALIBRATION)
+    registry.certify("late", darks, Timespan(split, None))  # no dark for the first exposure
+    inputs = ["rawexpr", "late"]
+    plan = plan_outputs(registry, inputs=inputs, output="u/late")
+    graph = build_quantum_graph(pipeline(), registry, input_collections=inputs, output_run=plan.run)
+    assert len(graph.quanta_for_task("subtract")) == 2  # the second exposure, 2 detectors
+    assert all(len(q.left_out) == 1 for q in graph.quanta_for_task("stack"))
+    apply_outputs(registry, plan)
+    assert execute(butler, client, graph).ok
+    registry.certify("late", darks, Timespan(None, split))  # the dark now covers both
+    plan2 = plan_outputs(registry, output="u/late", extend_run=True, skip_existing=True)
+    caplog.set_level("WARNING", logger="spherex_dask.pipeline")
+    graph2 = build_quantum_graph(
+        pipeline(),
+        registry,
+        input_collections=plan2.inputs,
+        output_run=plan2.run,
+        skip_existing_in=plan2.skip_existing_in,
+    )
+    assert sorted(q.data_id["exposure"] for q in graph2) == [first.id] * 2
+    stale = [s for s in graph2.skipped if s.task_label == "stack"]
+    assert len(stale) == 2
+    assert all("made from 1 of the 2 inputs that exist now" in s.reason for s in stale)
+    assert all(s.kind == "outputs_exist" for s in stale)
+    assert "made without inputs that exist now" in caplog.text
+    # The subtract outputs it keeps were made from what exists: nothing said of them.
+    kept = [s for s in graph2.skipped if s.task_label == "subtract"]
+    assert len(kept) == 2
+    assert not any("made from" in s.reason for s in kept)
+    # --replace-run remakes the stacks from both exposures.
+    plan3 = plan_outputs(registry, output="u/late", replace_run=True)
+    graph3 = build_quantum_graph(
+        pipeline(), registry, input_collections=plan3.inputs, output_run=plan3.run
+    )
+    assert [len(q.inputs["images"]) for q in graph3.quanta_for_task("stack")] == [2, 2]
+    assert all(q.left_out == () for q in graph3)
+
+
 def test_outputs_existing_in_run_are_refused_before_running(butler, client):
     graph = build(butler, pipeline(stack=False))
     assert execute(butler, client, graph).ok
