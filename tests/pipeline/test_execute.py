@@ -115,6 +115,17 @@ def build(butler: Butler, pipe: Pipeline, run: str = "out/run1", **kwargs) -> ob
     )
 
 
+def build_planned(registry, plan, pipe: Pipeline | None = None):
+    """The graph of ``pipe`` (default: subtract and stack) for the collections of ``plan``."""
+    return build_quantum_graph(
+        pipe or pipeline(),
+        registry,
+        input_collections=plan.inputs,
+        output_run=plan.run,
+        skip_existing_in=plan.skip_existing_in,
+    )
+
+
 def execute(butler, client, graph, **kwargs):
     kwargs.setdefault("register_dataset_types", True)
     return run_quantum_graph(graph, butler, client, progress=False, **kwargs)
@@ -233,13 +244,7 @@ def test_rerun_with_skip_existing_extend_run_completes_what_is_missing(butler, c
     )
     assert plan2.run == plan.run
     assert plan2.skip_existing_in == ("u/test",)
-    graph = build_quantum_graph(
-        pipeline(),
-        registry,
-        input_collections=plan2.inputs,
-        output_run=plan2.run,
-        skip_existing_in=plan2.skip_existing_in,
-    )
+    graph = build_planned(registry, plan2)
     assert sorted((q.task_label, q.data_id["detector"]) for q in graph) == [
         ("stack", 2),
         ("subtract", 2),
@@ -324,9 +329,7 @@ def test_prune_replaced_refuses_a_run_the_pipeline_reads_or_other_chains_list(bu
     registry.set_collection_chain("u/p", ["u/p/run0", "picked", *INPUTS])
     plan = plan_outputs(registry, output="u/p", replace_run=True, output_run="u/p/run1")
     stack_only = Pipeline.from_dict({"tasks": {"stack": {"class": StackTask}}})
-    graph = build_quantum_graph(
-        stack_only, registry, input_collections=plan.inputs, output_run=plan.run
-    )
+    graph = build_planned(registry, plan, stack_only)
     assert len(graph)
     with pytest.raises(PipelineError, match=r"the pipeline reads 4 dataset\(s\) from it"):
         check_prunable(registry, plan, graph)
@@ -347,7 +350,7 @@ def test_partial_stack_then_skip_existing_says_the_stack_is_stale(butler, client
     """A stack made without an exposure (no dark then) is kept by --skip-existing once the dark
     exists, and the graph says it was made from fewer inputs than exist now."""
     registry = butler.registry
-    first, second = sorted(
+    first, _second = sorted(
         registry.query_dimension_records("exposure"), key=lambda r: r.timespan.begin
     )
     split = first.timespan.end
@@ -356,7 +359,7 @@ def test_partial_stack_then_skip_existing_says_the_stack_is_stale(butler, client
     registry.certify("late", darks, Timespan(split, None))  # no dark for the first exposure
     inputs = ["rawexpr", "late"]
     plan = plan_outputs(registry, inputs=inputs, output="u/late")
-    graph = build_quantum_graph(pipeline(), registry, input_collections=inputs, output_run=plan.run)
+    graph = build_planned(registry, plan)
     assert len(graph.quanta_for_task("subtract")) == 2  # the second exposure, 2 detectors
     assert all(len(q.left_out) == 1 for q in graph.quanta_for_task("stack"))
     apply_outputs(registry, plan)
@@ -364,13 +367,7 @@ def test_partial_stack_then_skip_existing_says_the_stack_is_stale(butler, client
     registry.certify("late", darks, Timespan(None, split))  # the dark now covers both
     plan2 = plan_outputs(registry, output="u/late", extend_run=True, skip_existing=True)
     caplog.set_level("WARNING", logger="spherex_dask.pipeline")
-    graph2 = build_quantum_graph(
-        pipeline(),
-        registry,
-        input_collections=plan2.inputs,
-        output_run=plan2.run,
-        skip_existing_in=plan2.skip_existing_in,
-    )
+    graph2 = build_planned(registry, plan2)
     assert sorted(q.data_id["exposure"] for q in graph2) == [first.id] * 2
     stale = [s for s in graph2.skipped if s.task_label == "stack"]
     assert len(stale) == 2
@@ -383,9 +380,7 @@ def test_partial_stack_then_skip_existing_says_the_stack_is_stale(butler, client
     assert not any("made from" in s.reason for s in kept)
     # --replace-run remakes the stacks from both exposures.
     plan3 = plan_outputs(registry, output="u/late", replace_run=True)
-    graph3 = build_quantum_graph(
-        pipeline(), registry, input_collections=plan3.inputs, output_run=plan3.run
-    )
+    graph3 = build_planned(registry, plan3)
     assert [len(q.inputs["images"]) for q in graph3.quanta_for_task("stack")] == [2, 2]
     assert all(q.left_out == () for q in graph3)
 
