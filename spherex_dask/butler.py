@@ -14,6 +14,7 @@ from ._config import RepoConfig
 from .dimensions import DimensionUniverse
 from .errors import (
     ConfigError,
+    DataIdValueError,
     DatasetNotFoundError,
     IngestError,
     SpherexDaskError,
@@ -234,11 +235,25 @@ class Butler:
         if ref is None:
             searched = ", ".join(self._collections(collections))
             given = dict(data_id or {}, **kwargs)
+            advice = (
+                self._unknown_value(given)
+                or "check the data ID and collections with `spherex-dask query-datasets`."
+            )
             raise DatasetNotFoundError(
-                f"No {parent!r} dataset with data ID {given} in collections [{searched}]; "
-                "check the data ID and collections with `spherex-dask query-datasets`."
+                f"No {parent!r} dataset with data ID {given} in collections [{searched}]; {advice}"
             )
         return ref, component or None
+
+    def _unknown_value(self, data_id: Mapping[str, Any]) -> str | None:
+        """Why no dataset can have ``data_id``, when one of its values has no dimension
+        record (a detector or exposure that does not exist): the registry's message."""
+        try:
+            self.registry.expand_data_id(data_id)
+        except DataIdValueError as err:
+            return str(err)
+        except SpherexDaskError:  # another problem with the data ID: the general advice
+            return None
+        return None
 
     def _locations(self, ref: DatasetRef) -> list[DatasetLocation]:
         locations = self.registry.get_locations([ref.id]).get(ref.id, [])

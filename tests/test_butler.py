@@ -77,9 +77,15 @@ def test_get_by_obs_id_alternate_key(butler: Butler, sim) -> None:
 
 def test_wrong_data_id_is_a_clear_error(butler: Butler, sim) -> None:
     """A data ID with no dataset names what was searched."""
-    with pytest.raises(DatasetNotFoundError, match="rawexpr"):
+    with pytest.raises(DatasetNotFoundError, match="rawexpr") as caught:
         butler.get("raw", raw_id(sim, detector=1) | {"exposure": 1})
+    # The exposure does not exist at all: the error says so, and how to list the known ones.
+    assert "exposure=1 has no dimension record" in str(caught.value)
+    assert "query-dimension-records REPO exposure" in str(caught.value)
     assert not butler.exists("raw", raw_id(sim) | {"detector": 6})
+    # Detector 6 exists (the instrument has six), with no dataset: the general advice.
+    with pytest.raises(DatasetNotFoundError, match="check the data ID and collections"):
+        butler.get("raw", raw_id(sim) | {"detector": 6})
     typo = {k: v for k, v in raw_id(sim).items() if k != "detector"} | {"detectr": 1}
     with pytest.raises(DataIdError, match="Unknown dimension 'detectr'"):
         butler.get("raw", typo)
