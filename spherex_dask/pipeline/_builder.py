@@ -312,9 +312,9 @@ class _Builder:
                     refs.append(ref)
                 elif problem is not None:
                     problems.append(problem)
-                    missing.append(self._left_out(conn, key))
+                    missing.append(key)
             if problems and conn.multiple and len(refs) >= conn.minimum:
-                left_out.extend(missing)
+                left_out.extend(self._left_out(conn, key) for key in missing)
             elif problems:
                 skip = skip or _too_few(conn, refs, problems)
             inputs[attr] = tuple(refs)

@@ -263,8 +263,7 @@ def check_prunable(registry: Registry, plan: OutputCollections, graph: QuantumGr
         {
             f"{ref.dataset_type.name} {ref.data_id!r}"
             for quantum in graph
-            for refs in (*quantum.inputs.values(), *quantum.prerequisites.values())
-            for ref in refs
+            for ref in (*quantum.input_refs(), *quantum.prerequisite_refs())
             if ref.run == run
         }
     )
