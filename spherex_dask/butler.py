@@ -534,16 +534,29 @@ class Butler:
     def remove_runs(self, names: Iterable[str], *, unstore: bool = True) -> int:
         """Remove whole RUN collections, their datasets and (with ``unstore``) their files.
 
+        All or nothing: the runs are removed from the registry in one transaction, and files
+        are deleted only after it commits, so a name that is missing, not a RUN, or still in
+        a chain leaves every run listed as it was.
+
         Returns the number of datasets removed.
+
+        Raises
+        ------
+        MissingCollectionError, CollectionTypeError, CollectionError
+            If a name does not exist, is not a RUN, or is a child of a CHAINED collection.
         """
         total = 0
-        for name in names:
-            refs = list(self.registry.query_datasets(..., collections=[name], find_first=False))
-            locations = self.registry.get_locations([r.id for r in refs])
-            removed = self.registry.remove_run(name)
-            if unstore:
-                self.datastore.remove([loc for locs in locations.values() for loc in locs])
-            total += len(removed)
+        locations: list[DatasetLocation] = []
+        with self.registry.transaction():
+            for name in names:
+                refs = list(
+                    self.registry.query_datasets(..., collections=[name], find_first=False)
+                )
+                found = self.registry.get_locations([r.id for r in refs])
+                locations += [loc for locs in found.values() for loc in locs]
+                total += len(self.registry.remove_run(name))
+        if unstore:
+            self.datastore.remove(locations)
         return total
 
     # -- moving data between repositories ------------------------------------------------------

@@ -18,6 +18,7 @@ from spherex_dask.errors import (
     FileMissingError,
     FormatterError,
     IngestError,
+    MissingCollectionError,
 )
 from spherex_dask.ingest import ingest_simulated, register_instrument
 from spherex_dask.sim import simulate
@@ -202,6 +203,16 @@ def test_prune_and_remove_runs(butler: Butler, sim) -> None:
     n = butler.remove_runs(["rawexpr"])
     assert n == 3
     assert "rawexpr" not in butler.registry.query_collections("*")
+
+
+def test_remove_runs_is_all_or_nothing(butler: Butler) -> None:
+    """A bad name anywhere in remove_runs removes nothing, not the runs listed before it."""
+    uri = Path(butler.get_uri(next(butler.query_datasets("dark", collections="darkr"))))
+    with pytest.raises(MissingCollectionError, match="'darkrr'"):
+        butler.remove_runs(["darkr", "darkrr"])
+    assert "darkr" in butler.registry.query_collections("*")
+    assert len(list(butler.query_datasets("dark", collections="darkr"))) == 2
+    assert uri.exists()
 
 
 def test_export_import(butler: Butler, tmp_path: Path) -> None:
