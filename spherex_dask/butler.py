@@ -488,7 +488,7 @@ class Butler:
             **kwargs,
         )
 
-    def query_data_ids(self, dimensions: Iterable[str], **kwargs: Any) -> Iterator[DataId]:
+    def query_data_ids(self, dimensions: str | Iterable[str], **kwargs: Any) -> Iterator[DataId]:
         """Stream distinct data IDs (see ``Registry.query_data_ids``)."""
         return self.registry.query_data_ids(dimensions, **kwargs)
 

@@ -278,6 +278,13 @@ class DatasetType:
     storage_class: str
     is_calibration: bool = False
 
+    def __post_init__(self) -> None:
+        # One name is one dimension (not its letters); a list becomes a hashable tuple.
+        if isinstance(self.dimensions, str):
+            object.__setattr__(self, "dimensions", (self.dimensions,))
+        elif not isinstance(self.dimensions, tuple):
+            object.__setattr__(self, "dimensions", tuple(self.dimensions))
+
     @property
     def parent_name(self) -> str:
         """The name without any component suffix."""

@@ -54,6 +54,14 @@ def _ids(refs: RefsArg) -> list[uuid.UUID]:
     return [r.id if isinstance(r, DatasetRef) else uuid.UUID(str(r)) for r in refs]
 
 
+def _names(dimensions: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """Dimension names as a tuple (None stays None); one name given as a string is one
+    dimension, not a sequence of letters."""
+    if dimensions is None:
+        return None
+    return (dimensions,) if isinstance(dimensions, str) else tuple(dimensions)
+
+
 def _describe_universe_difference(stored: DimensionUniverse, given: DimensionUniverse) -> str:
     if stored.name != given.name or stored.version != given.version:
         return f"stored {stored.name!r} v{stored.version}, given {given.name!r} v{given.version}"
@@ -286,7 +294,7 @@ class Registry:
         self,
         data_id: Mapping[str, Any] | None = None,
         *,
-        dimensions: Iterable[str] | None = None,
+        dimensions: str | Iterable[str] | None = None,
         **kwargs: Any,
     ) -> DataId:
         """Standardise a data ID, fill implied dimensions and attach dimension records.
@@ -303,13 +311,13 @@ class Registry:
         """
         values = dict(data_id or {}, **kwargs)
         with self._db.read() as conn:
-            return self._dimensions.expand(conn, values, dimensions)
+            return self._dimensions.expand(conn, values, _names(dimensions))
 
     def expand_data_ids(
         self,
         data_ids: Iterable[Mapping[str, Any]],
         *,
-        dimensions: Iterable[str] | None = None,
+        dimensions: str | Iterable[str] | None = None,
     ) -> list[DataId]:
         """:meth:`expand_data_id` for many data IDs, in one read and few queries.
 
@@ -322,7 +330,7 @@ class Registry:
             As :meth:`expand_data_id`, for the first data ID that cannot be expanded.
         """
         with self._db.read() as conn:
-            return self._dimensions.expand_many(conn, list(data_ids), dimensions)
+            return self._dimensions.expand_many(conn, list(data_ids), _names(dimensions))
 
     # -- dataset types --------------------------------------------------------------------
     def register_dataset_type(self, dataset_type: DatasetType) -> bool:
@@ -801,7 +809,7 @@ class Registry:
 
     def query_data_ids(
         self,
-        dimensions: Iterable[str],
+        dimensions: str | Iterable[str],
         *,
         where: str = "",
         bind: Mapping[str, Any] | None = None,
@@ -811,7 +819,8 @@ class Registry:
     ) -> Iterator[DataId]:
         """Stream distinct data IDs of ``dimensions`` (required dimensions only).
 
-        ``datasets`` restricts them to data IDs for which datasets of those types exist in
+        ``dimensions`` is a list of names, or one name (``"exposure"``).  ``datasets``
+        restricts them to data IDs for which datasets of those types exist in
         ``collections`` (matched on the dimensions they share).
         """
         types: list[tuple[int, DatasetType]] = []
@@ -822,8 +831,9 @@ class Registry:
             with self._db.read() as conn:
                 types = self._dataset_types_arg(conn, datasets)
                 path = self._search_path(conn, collections)
+        names = (dimensions,) if isinstance(dimensions, str) else dimensions
         return self._queries.data_ids(
-            dimensions, where=where, bind=bind, data_id=data_id, datasets=types, path=path
+            names, where=where, bind=bind, data_id=data_id, datasets=types, path=path
         )
 
     # -- provenance --------------------------------------------------------------------------

@@ -425,6 +425,20 @@ class RegistryTests:
         assert reg.get_dataset_type("flat").dimensions == ("instrument", "detector")
         assert reg.register_dataset_type(unsorted) is False
 
+    def test_one_dimension_name_as_a_string(self, reg: Registry) -> None:
+        """A single dimension given as a string is that dimension, not its letters."""
+        flat = DatasetType(name="flat", dimensions="detector", storage_class="X")  # type: ignore[arg-type]
+        assert reg.register_dataset_type(flat) is True
+        assert reg.get_dataset_type("flat").dimensions == ("instrument", "detector")
+        assert DatasetType(name="f", dimensions=["detector"], storage_class="X").dimensions == (  # type: ignore[arg-type]
+            "detector",
+        )
+        assert list(reg.query_data_ids("detector", where="detector.band >= 5")) == list(
+            reg.query_data_ids(["detector"], where="detector.band >= 5")
+        )
+        data_id = reg.expand_data_id(instrument=INSTR, detector=2, dimensions="detector")
+        assert data_id.to_dict() == {"instrument": INSTR, "detector": 2}
+
     def test_dataset_type_conflict(self, reg: Registry) -> None:
         """Redefining a name differently is an error."""
         with pytest.raises(DatasetTypeConflictError, match="raw"):
