@@ -258,6 +258,15 @@ class Butler:
     def _locations(self, ref: DatasetRef) -> list[DatasetLocation]:
         locations = self.registry.get_locations([ref.id]).get(ref.id, [])
         if not locations:
+            try:
+                self.registry.get_dataset(ref.id)
+            except DatasetNotFoundError:
+                raise DatasetNotFoundError(
+                    f"Dataset {ref.dataset_type.name} {ref.data_id} ({ref.id}) of run {ref.run!r} "
+                    f"is not in the registry of {str(self.root)!r}: it was pruned, or the ref "
+                    "comes from another repository. Look it up again with find_dataset or "
+                    "query_datasets."
+                ) from None
             raise DatasetNotFoundError(
                 f"Dataset {ref.dataset_type.name} {ref.data_id} ({ref.id}) in run {ref.run!r} is "
                 "registered but has no stored file in the datastore."

@@ -205,6 +205,19 @@ def test_prune_and_remove_runs(butler: Butler, sim) -> None:
     assert "rawexpr" not in butler.registry.query_collections("*")
 
 
+def test_get_of_a_pruned_ref_says_it_is_not_registered(butler: Butler, sim) -> None:
+    """get(ref) of a purged dataset does not claim it is registered without a file."""
+    ref = butler.find_dataset("raw", raw_id(sim))
+    butler.prune_datasets([ref])
+    with pytest.raises(DatasetNotFoundError, match=r"not in the registry.*pruned") as info:
+        butler.get(ref)
+    assert "is registered" not in str(info.value)
+    unstored = butler.find_dataset("raw", raw_id(sim, 2))
+    butler.prune_datasets([unstored], purge=False)
+    with pytest.raises(DatasetNotFoundError, match="is registered but has no stored file"):
+        butler.get(unstored)
+
+
 def test_remove_runs_is_all_or_nothing(butler: Butler) -> None:
     """A bad name anywhere in remove_runs removes nothing, not the runs listed before it."""
     uri = Path(butler.get_uri(next(butler.query_datasets("dark", collections="darkr"))))
