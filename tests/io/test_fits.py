@@ -154,6 +154,28 @@ def test_bbox_errors_name_file(level2) -> None:
         FitsImageFormatter().read(path, parameters={"bbox": "all"})
 
 
+@pytest.mark.parametrize(
+    ("bbox", "message"),
+    [
+        ((0, None, 0, 5), "must hold four integers"),
+        (("0", 8, 0, 5), "must hold four integers"),
+        ((0.5, 8, 0, 5), "must hold four integers"),
+        ((8, 0, 0, 5), "empty or reversed"),
+        ((0, 8, 5, 5), "empty or reversed"),
+        ((-1, 8, 0, 5), "reaches outside"),
+    ],
+)
+def test_bbox_four_values_say_what_is_wrong(level2, bbox, message) -> None:
+    """A (y0, y1, x0, x1) box with a None, a non-integer, or reversed ends is a FormatterError
+    saying so (not a TypeError, a silent truncation, or 'reaches outside')."""
+    path, _ = level2()
+    with pytest.raises(FormatterError, match=message):
+        FitsImageFormatter().read(path, parameters={"bbox": bbox})
+    assert FitsImageFormatter().read(
+        path, parameters={"bbox": (np.int64(0), np.int64(8), 0, 5)}
+    ).image.shape == (8, 5)
+
+
 def test_cutout_round_trip_keeps_offset(level2, tmp_path) -> None:
     """A cut-out written and read back keeps its detector position, WCS and wavelengths."""
     path, _ = level2()

@@ -14,6 +14,7 @@ Missing dimensions in the mapping form mean the whole axis.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,6 +38,18 @@ def _as_slice(value: Any, what: str) -> slice:
     if isinstance(value, tuple | list) and len(value) == 2:
         return slice(value[0], value[1])
     raise FormatterError(f"bbox {what} must be a (start, stop) pair or a slice, got {value!r}.")
+
+
+def _integers(bbox: Any) -> Region:
+    """The four values of a ``(y0, y1, x0, x1)`` bbox as ints (numpy integers included)."""
+    try:
+        y0, y1, x0, x1 = (operator.index(v) for v in bbox)
+    except TypeError:
+        raise FormatterError(
+            f"bbox {tuple(bbox)!r} must hold four integers (y0, y1, x0, x1); for an open end "
+            "use slices, e.g. (slice(0, None), slice(-16, None))."
+        ) from None
+    return (y0, y1, x0, x1)
 
 
 def parse_bbox(bbox: Any, shape: tuple[int, int], *, path: str = "") -> Region:
@@ -67,8 +80,13 @@ def parse_bbox(bbox: Any, shape: tuple[int, int], *, path: str = "") -> Region:
     elif isinstance(bbox, tuple | list) and len(bbox) == 2:
         ys, xs = _as_slice(bbox[0], "y"), _as_slice(bbox[1], "x")
     elif isinstance(bbox, tuple | list) and len(bbox) == 4:
-        y0, y1, x0, x1 = (int(v) for v in bbox)
-        if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
+        y0, y1, x0, x1 = _integers(bbox)
+        if not (y0 < y1 and x0 < x1):
+            raise FormatterError(
+                f"bbox {tuple(bbox)} is empty or reversed: (y0, y1, x0, x1) needs y0 < y1 and "
+                "x0 < x1 (0-based pixels, end exclusive)."
+            )
+        if not (0 <= y0 and y1 <= shape[0] and 0 <= x0 and x1 <= shape[1]):
             raise FormatterError(
                 f"bbox {tuple(bbox)} reaches outside the {shape[0]} x {shape[1]} image in "
                 f"{path!r} (y 0..{shape[0]}, x 0..{shape[1]})."
