@@ -32,7 +32,8 @@ def export_catalog(
 ) -> None:
     """Write an Intake catalog of REPO to OUT (YAML): one entry per dataset type.
 
-    Open it with intake.open_catalog(OUT); set SPHEREX_DASK_REPO to read another repository
+    Only dataset types that read as xarray get an entry (not StructuredData or AstropyTable,
+    which Butler.get reads). Open it with intake.open_catalog(OUT); set SPHEREX_DASK_REPO to read another repository
     through the same catalog.
     """
     from ..intake import export_catalog as export

@@ -86,16 +86,38 @@ def _check_collections(registry: Registry, collections: Sequence[str]) -> None:
         )
 
 
+def reads_as_xarray(storage_class: str) -> bool:
+    """Whether datasets of ``storage_class`` read back as xarray objects (the only kind an
+    Intake entry of this package can stack and return)."""
+    from ..io import default_storage_classes
+
+    known = default_storage_classes()
+    return storage_class in known and known[storage_class].python_type.startswith("xarray:")
+
+
 def _select_types(registry: Registry, patterns: Sequence[str]) -> list[DatasetType]:
-    types = [
+    matching = [
         t
         for t in registry.query_dataset_types("*")
         if t.component is None and any(fnmatch.fnmatchcase(t.name, p) for p in patterns)
     ]
+    types = [t for t in matching if reads_as_xarray(t.storage_class)]
+    for t in matching:
+        if t not in types:
+            logger.info(
+                "Dataset type %s (storage class %s) does not read as xarray; no entry",
+                t.name,
+                t.storage_class,
+            )
     if not types:
         known = [t.name for t in registry.query_dataset_types("*")]
+        others = "".join(
+            f" {t.name!r} is {t.storage_class}, which does not read as xarray (read it with "
+            "Butler.get);"
+            for t in matching
+        )
         raise MissingDatasetTypeError(
-            f"No dataset type matches {', '.join(map(repr, patterns))}; "
+            f"No xarray dataset type matches {', '.join(map(repr, patterns))};{others} "
             f"registered: {', '.join(known) or 'none'}."
         )
     return types

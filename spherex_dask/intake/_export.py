@@ -150,6 +150,9 @@ def export_catalog(
 ) -> Path:
     """Write an Intake catalog of ``repo``: one entry per dataset type with datasets.
 
+    Only dataset types whose storage class reads as xarray get an entry; the others
+    (``StructuredData``, ``AstropyTable``) are read with ``Butler.get``.
+
     Parameters
     ----------
     repo
@@ -174,7 +177,7 @@ def export_catalog(
     ConfigError
         For an unknown format or a path that holds no repository.
     MissingCollectionError, MissingDatasetTypeError
-        For collections or dataset-type patterns that match nothing.
+        For collections or dataset-type patterns that match nothing (that reads as xarray).
     """
     if format not in CATALOG_FORMATS:
         raise ConfigError(f"Unknown catalog format {format!r}; choose one of {CATALOG_FORMATS}.")

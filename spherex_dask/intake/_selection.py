@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataIdError, DatasetNotFoundError, QueryError, SpherexDaskError
+from ..errors import (
+    DataIdError,
+    DatasetNotFoundError,
+    DatasetTypeError,
+    QueryError,
+    SpherexDaskError,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -300,6 +306,8 @@ def summarize_selection(butler: Butler, selection: Selection) -> SelectionSummar
     ------
     DatasetNotFoundError
         If nothing matches.
+    DatasetTypeError
+        If the datasets do not read as xarray (a ``StructuredData`` dict, an astropy table).
     """
     refs = tuple(selection.query(butler))
     if not refs:
@@ -307,9 +315,22 @@ def summarize_selection(butler: Butler, selection: Selection) -> SelectionSummar
             f"No dataset matches {selection.describe()}; list what exists with "
             f"`spherex-dask query-datasets {selection.repo} {selection.parent_type} --collections ...`."
         )
+    _check_reads_as_xarray(butler, selection, refs[0].dataset_type.storage_class)
     dimensions = _stack_order(butler, refs[0].dataset_type.dimensions)
     values = {d: tuple(sorted({ref.data_id[d] for ref in refs}, key=_sort_key)) for d in dimensions}
     return SelectionSummary(refs=refs, dimensions=dimensions, values=values)
+
+
+def _check_reads_as_xarray(butler: Butler, selection: Selection, storage_class: str) -> None:
+    python_type = butler.datastore.storage_classes[storage_class].python_type
+    if not python_type.startswith("xarray:"):
+        raise DatasetTypeError(
+            f"Dataset type {selection.parent_type!r} has storage class {storage_class!r} "
+            f"({python_type.replace(':', '.')}), which this Intake driver cannot return as "
+            "xarray; read its datasets with Butler.get, e.g. "
+            f"Butler({selection.repo!r}).get({selection.parent_type!r}, data_id, "
+            "collections=...)."
+        )
 
 
 def _stack_order(butler: Butler, dimensions: Sequence[str]) -> tuple[str, ...]:

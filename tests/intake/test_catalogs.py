@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dask.array as da
@@ -12,9 +13,16 @@ import yaml
 from click.testing import CliRunner
 from intake.readers.readers import BaseReader
 
+from spherex_dask.butler import Butler
 from spherex_dask.cli import cli
-from spherex_dask.errors import ConfigError, MissingCollectionError, MissingDatasetTypeError
+from spherex_dask.errors import (
+    ConfigError,
+    DatasetTypeError,
+    MissingCollectionError,
+    MissingDatasetTypeError,
+)
 from spherex_dask.intake import REPO_ENV_VAR, export_catalog
+from spherex_dask.types import DatasetType
 
 CATALOGS = sorted((Path(__file__).parents[2] / "catalogs").glob("*.y*ml"))
 
@@ -109,6 +117,29 @@ def test_export_errors_are_actionable(repo, tmp_path):
     result = CliRunner().invoke(cli, ["export-catalog", str(tmp_path / "none"), "o.yaml"])
     assert result.exit_code == 1
     assert "Error: No repository" in result.output
+
+
+def test_entries_only_for_dataset_types_that_read_as_xarray(repo, tmp_path, monkeypatch):
+    """A StructuredData (dict) dataset type gets no catalog entry (it crashed on read with
+    "'dict' object has no attribute 'assign_coords'"); asking for it says to use Butler.get."""
+    root = tmp_path / "repo"
+    shutil.copytree(repo, root, symlinks=True)
+    notes = DatasetType(
+        name="notes", dimensions=("instrument", "detector"), storage_class="StructuredData"
+    )
+    with Butler(root, run="notes") as butler:
+        butler.put({"seeing": 1.2}, notes, instrument="SPHEREx", detector=1)
+    monkeypatch.delenv(REPO_ENV_VAR, raising=False)
+    out = export_catalog(root, tmp_path / "c.yaml")
+    cat = intake.open_catalog(str(out))
+    assert sorted(cat) == ["dark", "raw"]
+    for name in cat:
+        _read_entry(cat, name)
+    assert sorted(intake.open_spherex_dask_cat(str(root))) == ["dark", "raw"]
+    with pytest.raises(MissingDatasetTypeError, match=r"StructuredData.*Butler\.get"):
+        export_catalog(root, tmp_path / "n.yaml", dataset_types=["notes"])
+    with pytest.raises(DatasetTypeError, match=r"'StructuredData'.*Butler\("):
+        intake.open_spherex_dask("notes", str(root), collections="notes").to_dask()
 
 
 def test_catalog_entry_override_and_env(repo, tmp_path, monkeypatch):
