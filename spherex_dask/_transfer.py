@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .types import DataId, DatasetRef, DatasetType, DimensionRecord, Timespan, parse_time
+from .types import (
+    DataId,
+    DatasetLocation,
+    DatasetRef,
+    DatasetType,
+    DimensionRecord,
+    Timespan,
+    parse_time,
+)
 
 if TYPE_CHECKING:
     from .butler import Butler
@@ -95,7 +103,20 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
 
 
 def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") -> list[DatasetRef]:
-    """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs."""
+    """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs.
+
+    All or nothing: the dimension records, dataset types, runs and datasets are registered in
+    one transaction, and the files transferred are removed again if anything fails (a
+    truncated file in the export, a dataset that exists already).
+
+    Raises
+    ------
+    ConfigError
+        If ``directory`` holds no export, or the export's dimension universe differs.
+    IngestError, DatasetConflictError
+        Naming the file that could not be imported, or the datasets that exist already;
+        nothing was registered or transferred.
+    """
     from .dimensions import DimensionUniverse
 
     path = directory / EXPORT_FILE
@@ -107,6 +128,25 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
             f"The export in {str(directory)!r} uses a different dimension universe than "
             f"repository {str(butler.root)!r}."
         )
+    registry = butler.registry
+    locations: list[DatasetLocation] = []
+    try:
+        with registry.transaction():
+            refs, items = _register_export(butler, index, directory)
+            locations = butler.datastore.prepare_ingest(items, transfer=transfer)
+            registry.import_datasets(refs)
+            registry.insert_locations(locations)
+    except BaseException:
+        butler.datastore.undo_ingest(locations, transfer=transfer)
+        raise
+    return refs
+
+
+def _register_export(
+    butler: Butler, index: dict[str, Any], directory: Path
+) -> tuple[list[DatasetRef], list[tuple[str, DatasetRef]]]:
+    """Register the export's dimension records, dataset types and runs; return its refs and
+    the (file, ref) pairs to transfer."""
     registry = butler.registry
     for element in registry.universe.elements:
         raw = index["dimension_records"].get(element, [])
@@ -144,12 +184,4 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
         )
         refs.append(ref)
         items.extend((str(directory / f), ref) for f in d["files"])
-    locations = butler.datastore.prepare_ingest(items, transfer=transfer)
-    try:
-        with registry.transaction():
-            registry.import_datasets(refs)
-            registry.insert_locations(locations)
-    except BaseException:
-        butler.datastore.undo_ingest(locations, transfer=transfer)
-        raise
-    return refs
+    return refs, items

@@ -205,6 +205,23 @@ def test_prune_and_remove_runs(butler: Butler, sim) -> None:
     assert "rawexpr" not in butler.registry.query_collections("*")
 
 
+def test_failed_import_registers_nothing(butler: Butler, tmp_path: Path) -> None:
+    """An import that fails on a truncated file leaves no run, dataset type, dimension
+    record or file behind in the target repository."""
+    refs = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    butler.export(refs, tmp_path / "exp")
+    damaged = sorted((tmp_path / "exp" / "files").rglob("*.fits"))[-1]
+    with damaged.open("r+b") as f:
+        f.truncate(1000)
+    other = Butler.create(tmp_path / "other")
+    with pytest.raises(IngestError, match=damaged.name):
+        other.import_(tmp_path / "exp")
+    assert other.registry.query_collections("*") == []
+    assert other.registry.query_dataset_types("*") == []
+    assert list(other.registry.query_dimension_records("exposure")) == []
+    assert [p.name for p in (tmp_path / "other").iterdir() if p.is_dir()] == []
+
+
 def test_get_of_a_pruned_ref_says_it_is_not_registered(butler: Butler, sim) -> None:
     """get(ref) of a purged dataset does not claim it is registered without a file."""
     ref = butler.find_dataset("raw", raw_id(sim))
