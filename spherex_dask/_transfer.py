@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, DatastoreError
 from .types import (
     DataId,
     DatasetLocation,
@@ -51,12 +51,27 @@ def _record_to_json(record: DimensionRecord) -> dict[str, Any]:
 def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> Path:
     """Write ``refs`` (records, dataset types, runs and files) to ``directory``.
 
+    All or nothing: the files are copied in one datastore retrieve, which removes what it
+    copied if one file fails (e.g. is missing), so a failed export can simply be run again.
+
     Returns the path of the index file.
+
+    Raises
+    ------
+    DatastoreError
+        If ``directory`` holds an export already, or a file's destination is taken.
+    FileMissingError
+        If a dataset's file is missing from the datastore; nothing is left in ``directory``.
     """
     # Absolute and normalised: the datastore returns the copies' absolute paths, which are
     # stored relative to the export directory (a relative ``directory`` such as ``exp`` or
     # ``../exp`` must give the same result).
     directory = Path(os.path.abspath(directory))
+    if (directory / EXPORT_FILE).exists():
+        raise DatastoreError(
+            f"{str(directory)!r} holds an export already ({EXPORT_FILE}); export into a new "
+            "or empty directory."
+        )
     directory.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict[str, dict[str, Any]]] = {}
     datasets = []
@@ -66,16 +81,21 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
         for element, record in (expanded.records or {}).items():
             key = json.dumps(sorted(record.values.items()), default=str)
             records.setdefault(element, {})[key] = _record_to_json(record)
-        files = butler.datastore.retrieve(
-            locations.get(ref.id, []), str(directory / "files"), transfer="copy", preserve_path=True
-        )
+    flat = [loc for ref in refs for loc in locations.get(ref.id, [])]
+    copies = butler.datastore.retrieve(
+        flat, str(directory / "files"), transfer="copy", preserve_path=True
+    )
+    files: dict[uuid.UUID, list[str]] = {}
+    for location, copy in zip(flat, copies, strict=True):
+        files.setdefault(location.dataset_id, []).append(copy)
+    for ref in refs:
         datasets.append(
             {
                 "id": str(ref.id),
                 "dataset_type": ref.dataset_type.name,
                 "run": ref.run,
                 "data_id": ref.data_id.to_dict(),
-                "files": [str(Path(f).relative_to(directory)) for f in files],
+                "files": [str(Path(f).relative_to(directory)) for f in files.get(ref.id, [])],
                 "formatters": [loc.formatter for loc in locations.get(ref.id, [])],
             }
         )

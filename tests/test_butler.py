@@ -15,6 +15,7 @@ from spherex_dask.errors import (
     ChecksumError,
     DataIdError,
     DatasetNotFoundError,
+    DatastoreError,
     FileMissingError,
     FormatterError,
     IngestError,
@@ -203,6 +204,20 @@ def test_prune_and_remove_runs(butler: Butler, sim) -> None:
     n = butler.remove_runs(["rawexpr"])
     assert n == 3
     assert "rawexpr" not in butler.registry.query_collections("*")
+
+
+def test_failed_export_leaves_nothing_and_can_be_retried(butler: Butler, tmp_path: Path) -> None:
+    """An export stopped by a missing file leaves no copies behind (a retry into the same
+    directory used to fail with 'is taken'); a second export into it is refused clearly."""
+    refs = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    Path(butler.get_uri(refs[-1])).unlink()  # the last one's file is gone
+    with pytest.raises(FileMissingError):
+        butler.export(refs, tmp_path / "exp")
+    assert [p for p in (tmp_path / "exp").rglob("*") if p.is_file()] == []
+    butler.export(refs[:-1], tmp_path / "exp")
+    assert len(Butler.create(tmp_path / "other").import_(tmp_path / "exp")) == len(refs) - 1
+    with pytest.raises(DatastoreError, match="holds an export already"):
+        butler.export(refs[:1], tmp_path / "exp")
 
 
 def test_failed_import_registers_nothing(butler: Butler, tmp_path: Path) -> None:
