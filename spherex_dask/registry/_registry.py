@@ -831,9 +831,8 @@ class Registry:
             with self._db.read() as conn:
                 types = self._dataset_types_arg(conn, datasets)
                 path = self._search_path(conn, collections)
-        names = (dimensions,) if isinstance(dimensions, str) else dimensions
         return self._queries.data_ids(
-            names, where=where, bind=bind, data_id=data_id, datasets=types, path=path
+            _names(dimensions) or (), where=where, bind=bind, data_id=data_id, datasets=types, path=path
         )
 
     # -- provenance --------------------------------------------------------------------------
