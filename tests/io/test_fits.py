@@ -236,6 +236,32 @@ def test_default_chunks_full_frame(tmp_path) -> None:
     assert banded["image"].data.chunks == ((1020, 1020), (2040,))
 
 
+def test_chunks_auto_and_bad_dimension_names(tmp_path) -> None:
+    """As in xarray: "auto" (whole or per axis) follows dask's array.chunk-size, {} is the
+    default, and a dimension other than y and x is refused instead of ignored."""
+    import dask
+
+    path = tmp_path / "big.fits"
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2040, 2040), np.float32), name="IMAGE")]
+    ).writeto(path)
+    fmt = FitsImageFormatter()
+    assert fmt.read(str(path), parameters={"chunks": {}})["image"].data.chunks == (
+        (2040,),
+        (2040,),
+    )
+    with dask.config.set({"array.chunk-size": "4MiB"}):
+        auto = fmt.read(str(path), parameters={"chunks": "auto"})["image"].data
+        bands = fmt.read(str(path), parameters={"chunks": {"y": "auto", "x": -1}})["image"].data
+    assert auto.chunks == ((1024, 1016), (1024, 1016))
+    assert bands.chunks[1] == (2040,)
+    assert bands.nbytes / len(bands.chunks[0]) <= 4 * 2**20
+    with pytest.raises(FormatterError, match="names 'z'; the image dimensions are 'y' and 'x'"):
+        fmt.read(str(path), parameters={"chunks": {"z": 3}})
+    with pytest.raises(FormatterError, match=r"positive integers, -1 .* or 'auto'"):
+        fmt.read(str(path), parameters={"chunks": {"y": 0}})
+
+
 class _CountingFile(io.FileIO):
     """A raw file that adds every byte read to a shared counter."""
 

@@ -17,8 +17,10 @@ bbox
     ``CRPIXn`` cards are shifted and ``LTV1``/``LTV2`` record the offset, so a cut-out
     written back keeps its sky and wavelength solution.
 chunks
-    Dask chunks of the (y, x) planes: an int, ``(cy, cx)`` or ``{"y": cy, "x": cx}``;
-    default one chunk per plane up to 64 MiB (a 2040 x 2040 frame is one chunk), else
+    Dask chunks of the (y, x) planes, as xarray takes them: an int, ``(cy, cx)``,
+    ``{"y": cy, "x": cx}`` (``-1`` the whole axis) or ``"auto"`` (dask's
+    ``array.chunk-size``, also per axis); default (``None`` or ``{}``) one chunk per plane
+    up to 64 MiB (a 2040 x 2040 frame is one chunk), else
     full-width row bands of about 64 MiB. A chunk is read whole when any of it is used,
     so ask for smaller chunks (or a ``bbox``) to read small parts of large planes.
     ``chunks=False``: no dask, as ``xarray.open_dataset`` without ``chunks``: variables read

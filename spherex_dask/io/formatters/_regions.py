@@ -147,32 +147,64 @@ def parse_chunks(
 ) -> tuple[int, int]:
     """Normalise a ``chunks`` parameter: None, an int (square), a pair or ``{"y":, "x":}``.
 
-    ``-1`` or ``None`` for one axis means the whole axis; ``chunks=None`` gives
-    ``default(shape, itemsize)``.
+    As in xarray: ``-1`` or ``None`` for one axis means the whole axis, ``"auto"`` (for both
+    or for one axis) lets dask choose from its ``array.chunk-size`` setting, and
+    ``chunks=None`` or ``{}`` gives ``default(shape, itemsize)``.
+
+    Raises
+    ------
+    FormatterError
+        For another form, a dimension other than ``y`` and ``x``, or a size that is not a
+        positive integer.
 
     Examples
     --------
     >>> parse_chunks({"y": 16}, (64, 64), 4)
     (16, 64)
+    >>> parse_chunks("auto", (64, 64), 4)
+    (64, 64)
     """
-    if chunks is None:
+    if chunks is None or (isinstance(chunks, Mapping) and not chunks):
         return default(shape, itemsize)
-    if isinstance(chunks, int) and not isinstance(chunks, bool):
+    if (isinstance(chunks, int) and not isinstance(chunks, bool)) or chunks == "auto":
         pair: tuple[Any, Any] = (chunks, chunks)
     elif isinstance(chunks, Mapping):
+        unknown = sorted(map(str, set(chunks) - {"y", "x"}))
+        if unknown:
+            raise FormatterError(
+                f"chunks {dict(chunks)!r} names {', '.join(map(repr, unknown))}; the image "
+                "dimensions are 'y' and 'x'."
+            )
         pair = (chunks.get("y"), chunks.get("x"))
     elif isinstance(chunks, tuple | list) and len(chunks) == 2:
         pair = (chunks[0], chunks[1])
     else:
         raise FormatterError(
-            f"Unknown chunks form {chunks!r}; use an int, (cy, cx) or {{'y': cy, 'x': cx}}."
+            f"Unknown chunks form {chunks!r}; use an int, (cy, cx), {{'y': cy, 'x': cx}} or "
+            "'auto'."
         )
-    result = []
+    result: list[Any] = []
     for value, size in zip(pair, shape, strict=True):
-        if value is None or value == -1:
+        if value is None or (isinstance(value, int) and value == -1):
             result.append(size)
-        elif isinstance(value, int) and value > 0:
+        elif value == "auto":
+            result.append("auto")
+        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
             result.append(min(value, size))
         else:
-            raise FormatterError(f"Chunk sizes must be positive integers, got {chunks!r}.")
+            raise FormatterError(
+                f"Chunk sizes must be positive integers, -1 (the whole axis) or 'auto', got "
+                f"{chunks!r}."
+            )
+    if "auto" in result:
+        result = _auto_chunks(result, shape, itemsize)
     return (result[0], result[1])
+
+
+def _auto_chunks(pair: list[Any], shape: tuple[int, int], itemsize: int) -> list[int]:
+    """dask's choice for the ``"auto"`` axes of ``pair`` (its first, largest chunk each)."""
+    import numpy as np
+    from dask.array.core import normalize_chunks
+
+    blocks = normalize_chunks(tuple(pair), shape, dtype=np.dtype((np.void, itemsize)))
+    return [axis[0] for axis in blocks]
