@@ -271,7 +271,11 @@ def _load_graph(
     default=None,
     help="Format of image outputs (default: zarr).",
 )
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Show progress: a bar in a terminal, a line a minute in a log file.",
+)
 @handle_errors
 def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None:
     """Build (or load) a quantum graph and run it on a Dask cluster, registering the outputs.
