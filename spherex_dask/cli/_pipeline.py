@@ -136,6 +136,8 @@ def _build(
         fail_on_missing=opts["fail_on_missing"],
         skip_existing_in=plan.skip_existing_in,
     )
+    if plan.chain is not None:
+        graph.metadata["output"] = plan.chain  # for run -g without -o
     return graph, plan
 
 
@@ -217,6 +219,8 @@ def _load_graph(
             f"The graph in {path} writes to run {graph.output_run!r}, not {opts['output_run']!r}; "
             "drop --output-run or rebuild the graph."
         )
+    if opts["output"] is None:
+        opts["output"] = graph.metadata.get("output")  # the -o the graph was built with
     if not opts["inputs"]:
         opts["inputs"] = graph.input_collections
     if butler.registry.query_collections(graph.output_run):

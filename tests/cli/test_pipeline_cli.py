@@ -254,6 +254,23 @@ def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler:
     assert {r["run"] for r in rows} == {"u/g/one"}
 
 
+def test_saved_graph_runs_into_the_chain_it_was_built_for(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """qgraph -o CHAIN --save-qgraph on a login node, then run -g in a batch job without -o:
+    the outputs are found through CHAIN, not left in a run that no chain lists."""
+    saved = tmp_path / "g.json"
+    invoke(f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/n --save-qgraph {saved}")
+    out = invoke(
+        f"run -g {saved} -b {repo} --scheduler {scheduler} --no-progress --register-dataset-types"
+    )
+    assert "4 quanta succeeded" in out
+    (chain,) = as_json(f"query-collections {repo} u/n")
+    run = json.loads(saved.read_text())["output_run"]
+    assert chain["children"][0] == run
+    assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/n")) == 4
+
+
 def test_saved_graph_is_finished_with_skip_existing(
     repo: Path, tmp_path: Path, scheduler: str
 ) -> None:
