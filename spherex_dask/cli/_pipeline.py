@@ -136,6 +136,8 @@ def _build(
         fail_on_missing=opts["fail_on_missing"],
         skip_existing_in=plan.skip_existing_in,
     )
+    if plan.chain is not None:
+        graph.metadata["output"] = plan.chain  # for run -g without -o
     return graph, plan
 
 
@@ -217,6 +219,8 @@ def _load_graph(
             f"The graph in {path} writes to run {graph.output_run!r}, not {opts['output_run']!r}; "
             "drop --output-run or rebuild the graph."
         )
+    if opts["output"] is None:
+        opts["output"] = graph.metadata.get("output")  # the -o the graph was built with
     if not opts["inputs"]:
         opts["inputs"] = graph.input_collections
     if butler.registry.query_collections(graph.output_run):
@@ -271,7 +275,11 @@ def _load_graph(
     default=None,
     help="Format of image outputs (default: zarr).",
 )
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Show progress: a bar in a terminal, a line a minute in a log file.",
+)
 @handle_errors
 def run(pipeline_path: str | None, qgraph_file: str | None, **opts: Any) -> None:
     """Build (or load) a quantum graph and run it on a Dask cluster, registering the outputs.

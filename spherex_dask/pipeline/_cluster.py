@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 import logging
 import platform
+import signal
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -37,6 +39,7 @@ from ._forkserver import server_started
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from types import ModuleType
 
     from dask_jobqueue import JobQueueCluster
 
@@ -162,6 +165,11 @@ def client_in_background(**kwargs: Any) -> Iterator[Callable[[], distributed.Cli
             graph = build_quantum_graph(...)
             run_quantum_graph(graph, butler, get_client())
     """
+    if kwargs.get("scheduler") is None and kwargs.get("cluster", "local") != "local":
+        try:
+            _import_jobqueue()  # here, in the calling (main) thread: see _import_jobqueue
+        except ConfigError:
+            pass  # not installed: make_client says so to the thread that waits for it
     future: Future[distributed.Client] = Future()
 
     def start() -> None:
@@ -305,18 +313,58 @@ def _jobqueue_class(cluster: str) -> type[JobQueueCluster]:
     if cluster not in JOBQUEUE_CLUSTERS:
         choices = ", ".join(["local", *JOBQUEUE_CLUSTERS, "module:Class"])
         raise ConfigError(f"Unknown cluster {cluster!r}; choose one of: {choices}.")
+    jobqueue = _import_jobqueue(f"cluster={cluster!r}")
+    return getattr(jobqueue, JOBQUEUE_CLUSTERS[cluster])
+
+
+def _import_jobqueue(needed_by: str = "a jobqueue cluster") -> ModuleType:
+    """Import ``dask_jobqueue``, keeping this process's SIGINT (Ctrl-C) handler.
+
+    dask-jobqueue (0.9) installs a SIGINT handler that calls ``sys.exit()`` as it is imported
+    (``dask_jobqueue/runner.py``). In the main thread that would turn Ctrl-C into a silent
+    exit with status 0 (no "Interrupted" message, status 130 expected by batch scripts); in
+    any other thread ``signal.signal`` raises ``ValueError``, so the import fails there.
+    :func:`client_in_background` therefore imports it in the calling thread first.
+
+    Parameters
+    ----------
+    needed_by
+        What needs it, for the error message.
+
+    Returns
+    -------
+    module : `types.ModuleType`
+        The ``dask_jobqueue`` module.
+
+    Raises
+    ------
+    ConfigError
+        If dask-jobqueue is not installed, or if it is first imported outside the main thread.
+    """
+    if "dask_jobqueue" in sys.modules:
+        return sys.modules["dask_jobqueue"]
+    if threading.current_thread() is not threading.main_thread():
+        raise ConfigError(
+            f"{needed_by} needs dask-jobqueue, which cannot be imported first outside the main "
+            "thread (it installs a signal handler as it is imported); `import dask_jobqueue` "
+            "in the main thread before starting the cluster from another thread."
+        )
+    handler = signal.getsignal(signal.SIGINT)
     try:
-        jobqueue = importlib.import_module("dask_jobqueue")
+        return importlib.import_module("dask_jobqueue")
     except ImportError as err:
         raise ConfigError(
-            f"cluster={cluster!r} needs dask-jobqueue, which is not installed; install it with "
+            f"{needed_by} needs dask-jobqueue, which is not installed; install it with "
             "`pip install 'spherex_dask[jobqueue]'`."
         ) from err
-    return getattr(jobqueue, JOBQUEUE_CLUSTERS[cluster])
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _import_cluster_class(path: str) -> type[JobQueueCluster]:
     module_name, _, attr = path.partition(":")
+    _import_jobqueue(f"cluster={path!r}")  # first: the module named likely imports it
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:

@@ -37,7 +37,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..types import QuantumRecord
-from ._prepare import check_outputs, make_jobs, register_output_types
+from ._prepare import (
+    check_output_storage_classes,
+    check_outputs,
+    make_jobs,
+    register_output_types,
+)
 from ._summary import RunSummary, TaskRunSummary
 from ._worker import QuantumJob, QuantumResult, execute_quantum, format_error, unimportable
 
@@ -110,6 +115,7 @@ def check_graph(
     """
     if output_format is not None:
         butler.datastore.formatters[output_format]  # an unknown name raises here
+    check_output_storage_classes(graph, butler.datastore)
     register_output_types(graph, butler.registry, register=register_dataset_types)
     check_outputs(graph, butler.registry, butler.datastore)
 

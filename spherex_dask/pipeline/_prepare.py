@@ -19,6 +19,7 @@ from ..errors import (
     DatasetNotFoundError,
     MissingDatasetTypeError,
     PipelineError,
+    UnknownFormatterError,
 )
 from ..types import DataId, DatasetLocation, DatasetRef, DatasetType
 from ._records import RecordCache
@@ -29,7 +30,13 @@ if TYPE_CHECKING:
     from ..registry import Registry
     from ._graph import QuantumGraph
 
-__all__ = ["check_outputs", "make_jobs", "register_output_types", "skip_existing_outputs"]
+__all__ = [
+    "check_output_storage_classes",
+    "check_outputs",
+    "make_jobs",
+    "register_output_types",
+    "skip_existing_outputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,34 @@ def _examples(items: Iterable[object], n: int = 5) -> str:
     items = list(items)
     text = "; ".join(str(i) for i in items[:n])
     return text + (f"; ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def check_output_storage_classes(graph: QuantumGraph, datastore: FileDatastore) -> None:
+    """Check that the datastore knows the storage class of every output of ``graph``.
+
+    Done before any output dataset type is registered: a type registered with a mistyped
+    storage class would fail every quantum, and stay in the registry to conflict with the
+    corrected task.
+
+    Raises
+    ------
+    UnknownFormatterError
+        Naming the task, the output connection, the storage class and the known ones.
+    """
+    names = {r.dataset_type.name for r in graph.output_refs()}
+    unknown = [
+        f"task {node.label!r} output {conn.attribute!r} ({conn.name}): {conn.dataset_type.storage_class!r}"
+        for node in graph.pipeline
+        for conn in node.outputs.values()
+        if conn.name in names
+        and conn.dataset_type.storage_class not in datastore.storage_classes
+    ]
+    if unknown:
+        raise UnknownFormatterError(
+            f"Unknown storage class for {'; '.join(unknown)}. Known storage classes: "
+            f"{', '.join(sorted(datastore.storage_classes))}; fix the task's Output declaration. "
+            "Nothing was registered or run."
+        )
 
 
 def register_output_types(graph: QuantumGraph, registry: Registry, *, register: bool) -> None:

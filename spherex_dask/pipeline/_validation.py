@@ -33,7 +33,8 @@ def check_task_dimensions(
 
     Rules: every task dimension is known; there is at least one regular input; the task
     dimensions follow from the regular inputs' dimensions; a single (non-``multiple``) input,
-    each prerequisite and each output has dimensions within the task's (implied ones included).
+    each prerequisite and each output has dimensions within the task's (implied ones included);
+    each output's dimensions determine the task's (one dataset per quantum).
 
     Raises
     ------
@@ -62,6 +63,18 @@ def check_task_dimensions(
                 f"{_fmt(conn.dimensions)}, but {', '.join(outside)} is not among the task dimensions "
                 f"{_fmt(task_dims)}. Declare multiple=True for a fan-in input, or change the "
                 "dimensions."
+            )
+    for conn in connections.values():
+        if conn.kind != "output":
+            continue
+        lacking = [d for d in task_dims if d not in dimension_closure(universe, conn.dimensions)]
+        if lacking:
+            raise PipelineDefinitionError(
+                f"{where}: output {conn.attribute!r} ({conn.name}) has dimensions "
+                f"{_fmt(conn.dimensions)}, which do not determine the task dimension(s) "
+                f"{', '.join(lacking)}: the quanta differing only in {', '.join(lacking)} would "
+                f"all write the same dataset. Give the output the task dimensions {_fmt(task_dims)}, "
+                "or the task the output's dimensions (with a fan-in input)."
             )
     reachable = dimension_closure(universe, [d for c in inputs for d in c.dimensions])
     missing = [d for d in task_dims if d not in reachable]

@@ -221,6 +221,21 @@ def test_ctrl_c_keeps_what_finished_and_says_how_to_run_the_rest(
     assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/c")) == 4
 
 
+def test_progress_in_a_batch_log_is_plain_lines(repo: Path, scheduler: str) -> None:
+    """With standard error not a terminal (a batch job's log), the progress bar is written
+    as whole lines, not redrawn in place with carriage returns."""
+    command = [sys.executable, "-m", "spherex_dask", "run", "-p", str(EXAMPLE), "-b", str(repo),
+               "-i", "rawexpr,calib", "-o", "u/log", "--scheduler", scheduler,
+               "--register-dataset-types"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, timeout=300, check=False)
+    stderr = result.stderr.decode()  # as bytes: text mode would turn "\r" into "\n"
+    assert result.returncode == 0, result.stdout.decode() + stderr
+    assert "\r" not in stderr
+    lines = stderr.splitlines()
+    assert lines[0].startswith("quanta: 0/4 (0%)"), stderr
+    assert lines[-1].startswith("quanta: 4/4 (100%)"), stderr
+
+
 def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler: str) -> None:
     saved = tmp_path / "g.json"
     invoke(
@@ -237,6 +252,23 @@ def test_run_saved_graph_with_fits_output(repo: Path, tmp_path: Path, scheduler:
     assert len(rows) == 2
     assert all(r["uri"].endswith(".fits") for r in rows)
     assert {r["run"] for r in rows} == {"u/g/one"}
+
+
+def test_saved_graph_runs_into_the_chain_it_was_built_for(
+    repo: Path, tmp_path: Path, scheduler: str
+) -> None:
+    """qgraph -o CHAIN --save-qgraph on a login node, then run -g in a batch job without -o:
+    the outputs are found through CHAIN, not left in a run that no chain lists."""
+    saved = tmp_path / "g.json"
+    invoke(f"qgraph -p {EXAMPLE} -b {repo} -i rawexpr,calib -o u/n --save-qgraph {saved}")
+    out = invoke(
+        f"run -g {saved} -b {repo} --scheduler {scheduler} --no-progress --register-dataset-types"
+    )
+    assert "4 quanta succeeded" in out
+    (chain,) = as_json(f"query-collections {repo} u/n")
+    run = json.loads(saved.read_text())["output_run"]
+    assert chain["children"][0] == run
+    assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/n")) == 4
 
 
 def test_saved_graph_is_finished_with_skip_existing(

@@ -397,3 +397,64 @@ def test_slurm_cluster_runs_a_dask_array_sum(slurm_job_name, tmp_path):
     finally:
         client.close()
     assert cluster.status.name == "closed"
+
+
+def test_making_a_jobqueue_cluster_keeps_the_sigint_handler(tmp_path):
+    """dask-jobqueue installs a SIGINT handler calling sys.exit() as it is imported: Ctrl-C
+    would then end `spherex-dask run` with status 0 and without its "Interrupted" message."""
+    script = (
+        "import signal\n"
+        "from spherex_dask.pipeline import make_jobqueue_cluster\n"
+        f"with make_jobqueue_cluster('slurm', cores=1, memory='1GB', "
+        f"scheduler_options={LOOPBACK_SCHEDULER!r}, log_directory={str(tmp_path)!r}):\n"
+        "    pass\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
+        "signal.getsignal(signal.SIGINT)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.integration
+def test_run_command_on_slurm(slurm_job_name, tmp_path, spherex_butler):
+    """`spherex-dask run --cluster slurm` starts its cluster in a thread while the graph is
+    built; dask-jobqueue, imported there first, failed (signal only works in main thread)."""
+    root = spherex_butler.root
+    spherex_butler.close()
+    config = tmp_path / "dask"
+    config.mkdir()
+    (config / "jobqueue.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "jobqueue": {
+                    "slurm": {
+                        "job-name": slurm_job_name,
+                        "cores": 1,
+                        "processes": 1,
+                        "memory": "1GiB",
+                        "walltime": "00:10:00",
+                        "queue": "debug",
+                        "interface": "lo",
+                        "log-directory": str(tmp_path / "logs"),
+                        "scheduler-options": LOOPBACK_SCHEDULER,
+                    }
+                }
+            }
+        )
+    )
+    command = [sys.executable, "-m", "spherex_dask", "run", "-b", str(root),
+               "-p", str(REPO / "pipelines" / "ExamplePipeline.yaml"), "-i", "rawexpr,calib",
+               "-o", "u/slurm", "--cluster", "slurm", "-j", "1", "--no-progress",
+               "--register-dataset-types"]  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "DASK_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 quanta succeeded, 0 failed" in result.stdout

@@ -17,9 +17,15 @@ import numpy as np
 import pytest
 
 from spherex_dask.butler import Butler
-from spherex_dask.errors import DatasetConflictError, MissingDatasetTypeError, PipelineError
+from spherex_dask.errors import (
+    DatasetConflictError,
+    MissingDatasetTypeError,
+    PipelineError,
+    UnknownFormatterError,
+)
 from spherex_dask.ingest import ingest_simulated
 from spherex_dask.pipeline import (
+    Output,
     Pipeline,
     apply_outputs,
     build_quantum_graph,
@@ -396,6 +402,25 @@ def test_unregistered_output_types_are_an_error(butler, client):
     graph = build(butler, pipeline())
     with pytest.raises(MissingDatasetTypeError, match=r"dark_subtracted.*dark_subtracted_stack"):
         execute(butler, client, graph, register_dataset_types=False)
+    assert list(butler.registry.query_quanta(run="out/run1")) == []
+
+
+class MistypedOutputTask(SubtractDarkTask):
+    """An output whose storage class no formatter knows."""
+
+    output = Output("mistyped", ("instrument", "exposure", "detector"), "SpectralImag")
+
+
+def test_unknown_output_storage_class_is_refused_before_registering(butler, client):
+    """A mistyped storage class would fail every quantum, and its dataset type, once
+    registered, would conflict with the corrected task."""
+    graph = build(butler, pipeline(MistypedOutputTask, stack=False))
+    with pytest.raises(
+        UnknownFormatterError,
+        match=r"task 'subtract' output 'output' \(mistyped\): 'SpectralImag'\. Known .*SpectralImage",
+    ):
+        execute(butler, client, graph)
+    assert "mistyped" not in {t.name for t in butler.registry.query_dataset_types()}
     assert list(butler.registry.query_quanta(run="out/run1")) == []
 
 

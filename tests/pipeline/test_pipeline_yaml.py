@@ -250,6 +250,11 @@ def test_task_dimension_rules():
         dimensions = ("instrument", "visit")
         x = Input("x", EXP, "SpectralImage")
 
+    class SharedOutput(PipelineTask):  # each detector's quanta would write one dataset
+        dimensions = EXP
+        x = Input("x", EXP, "SpectralImage")
+        out = Output("o", DET, "SpectralImage")
+
     cases = [
         (
             NotFanIn,
@@ -259,6 +264,11 @@ def test_task_dimension_rules():
         (NoInput, "has no regular Input"),
         (BadOutput, "output 'out' \\(o\\).*exposure is not among"),
         (BadDims, "unknown task dimension\\(s\\) visit"),
+        (
+            SharedOutput,
+            "output 'out' \\(o\\) has dimensions \\(instrument, detector\\), which do not "
+            "determine the task dimension\\(s\\) exposure",
+        ),
     ]
     for cls, message in cases:
         with pytest.raises(PipelineDefinitionError, match=message):
