@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from ._config import RepoConfig
 from .dimensions import DimensionUniverse
 from .errors import (
+    ChecksumError,
     ConfigError,
     DataIdValueError,
     DatasetNotFoundError,
+    FileMissingError,
     IngestError,
     SpherexDaskError,
 )
@@ -585,6 +587,41 @@ class Butler:
             flat, str(destination), transfer=transfer, preserve_path=preserve_path
         )
 
+    def verify_artifacts(
+        self, refs: Iterable[DatasetRef], *, progress: bool = False
+    ) -> dict[DatasetRef, SpherexDaskError]:
+        """Check that the files of ``refs`` exist, with the sizes and checksums recorded.
+
+        A file with a recorded checksum is read in full; others are checked for existence
+        and size. A dataset stored without a file (pruned with ``purge=False``) is not a
+        problem. Nothing is changed.
+
+        Parameters
+        ----------
+        refs
+            The datasets to check, e.g. from ``query_datasets(..., find_first=False)``.
+        progress
+            Show a progress bar (for 20 datasets or more).
+
+        Returns
+        -------
+        problems : `dict` [`DatasetRef`, `SpherexDaskError`]
+            Each dataset whose file is missing (``FileMissingError``) or changed
+            (``ChecksumError``), with the error ``get(..., verify=True)`` would raise, which
+            names the file; empty when every file is as recorded.
+        """
+        refs = list(refs)
+        locations = self.registry.get_locations([r.id for r in refs])
+        problems: dict[DatasetRef, SpherexDaskError] = {}
+        for ref in _maybe_progress(refs, progress, "verify", unit="dataset"):
+            for location in locations.get(ref.id, []):
+                try:
+                    self.datastore.verify(location)
+                except (FileMissingError, ChecksumError) as err:
+                    problems[ref] = err
+                    break
+        return problems
+
     def export(self, refs: Iterable[DatasetRef], directory: str | Path) -> Path:
         """Export datasets (records and files) to ``directory`` for :meth:`import_`."""
         from ._transfer import export_datasets
@@ -609,12 +646,14 @@ def _with_records(ref: DatasetRef, data_id: DataId) -> DatasetRef:
     return DatasetRef(id=ref.id, dataset_type=ref.dataset_type, data_id=data_id, run=ref.run)
 
 
-def _maybe_progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
+def _maybe_progress(
+    items: Sequence[Any], enabled: bool, desc: str, *, unit: str = "file"
+) -> Iterable[Any]:
     if not enabled or len(items) < 20:
         return items
     from ._progress import progress_bar as tqdm
 
-    return tqdm(items, desc=desc, unit="file")
+    return tqdm(items, desc=desc, unit=unit)
 
 
 def remove_tree(path: str | Path) -> None:

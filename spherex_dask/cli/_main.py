@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "export": "_repo:export",
     "import": "_repo:import_",
     "retrieve-artifacts": "_repo:retrieve_artifacts",
+    "verify": "_repo:verify",
     "ingest-simulated": "_ingest:ingest_simulated",
     "ingest-files": "_ingest:ingest_files",
     "simulate": "_simulate:simulate",

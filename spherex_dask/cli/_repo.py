@@ -587,3 +587,62 @@ def retrieve_artifacts(
         refs, Path(destination), transfer=transfer, preserve_path=not no_preserve_path
     )
     click.echo(f"Retrieved {len(paths)} file(s) to {destination}")
+
+
+@click.command("verify")
+@repo_argument
+@click.argument("dataset_types", nargs=-1)
+@collections_option
+@where_options
+@format_option
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@handle_errors
+def verify(
+    repo: str,
+    dataset_types: tuple[str, ...],
+    collections: tuple[str, ...],
+    where: str,
+    bind: tuple[str, ...],
+    fmt: str,
+    progress: bool,
+) -> None:
+    """Check that the files of the selected datasets exist, with the sizes and checksums
+    recorded (default: every dataset of every RUN collection).
+
+    Lists the datasets whose files are missing or changed, and exits with status 1 if there
+    are any. Files whose checksums were recorded (``create --checksum``) are read in full.
+    """
+    butler = open_butler(repo, writeable=False)
+    refs = list(
+        select_datasets(butler.registry, dataset_types, collections, where, bind, find_first=False)
+    )
+    problems = butler.verify_artifacts(refs, progress=progress)
+    locations = butler.registry.get_locations([r.id for r in refs])
+    rows = [
+        ref_row(ref, ", ".join(butler.datastore.uri(loc) for loc in locations.get(ref.id, [])))
+        | {
+            "problem": "missing" if isinstance(err, FileNotFoundError) else "changed",
+            "error": str(err),
+        }
+        for ref, err in problems.items()
+    ]
+    if fmt == "json":
+        echo_rows(rows, [], fmt)
+    elif rows:
+        echo_rows(rows, ["dataset_type", "run", "data_id", "problem", "uri"], fmt)
+    files = sum(len(locs) for locs in locations.values())
+    summed = sum(1 for locs in locations.values() for loc in locs if loc.checksum)
+    checked = (
+        f"{files} file(s) of {len(refs)} dataset(s), {summed} against a recorded checksum"
+        if summed
+        else f"{files} file(s) of {len(refs)} dataset(s) by size (no checksums are recorded: "
+        "create repositories with --checksum to have them)"
+    )
+    if problems:
+        raise click.ClickException(
+            f"{len(problems)} of {len(refs)} dataset(s) have missing or changed files "
+            f"(checked {checked}); the errors are in the output with --format json. Restore "
+            "the files from a copy, or remove the datasets with `spherex-dask prune-datasets`."
+        )
+    if fmt != "json":
+        click.echo(f"Verified {checked}: all present and as recorded.")

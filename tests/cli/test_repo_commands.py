@@ -121,6 +121,60 @@ def test_prune_and_remove_runs(repo: Path) -> None:
     assert "rawexpr" not in run("query-collections", repo)
 
 
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_verify_finds_missing_and_changed_files(sim_dir: Path, tmp_path: Path) -> None:
+    """verify lists missing and changed files and exits 1; sizes only without checksums,
+    checksums (a changed byte) with them; unstored datasets are not problems."""
+    repo = tmp_path / "repo"
+    run("create", repo)
+    for kind in ("raw", "dark"):  # copies: the files changed below are the repository's own
+        run("ingest-simulated", repo, sim_dir, "--ingest-type", kind, "--transfer", "copy",
+            "--no-progress")
+    assert "Verified 6 file(s) of 6 dataset(s) by size" in run("verify", repo, "--no-progress")
+    rows = json.loads(run("query-datasets", repo, "raw", "--collections", "rawexpr",
+                          "--format", "json"))
+    Path(rows[0]["uri"]).unlink()
+    with Path(rows[1]["uri"]).open("ab") as f:
+        f.write(b"more")
+    _flip_last_byte(Path(rows[2]["uri"]))  # same size: found only with a checksum
+    result = CliRunner().invoke(cli, ["verify", str(repo), "--format", "json", "--no-progress"])
+    assert result.exit_code == 1
+    assert "2 of 6 dataset(s) have missing or changed files" in result.stderr
+    found = {r["id"]: r for r in json.loads(result.stdout)}
+    assert found.keys() == {rows[0]["id"], rows[1]["id"]}
+    assert found[rows[0]["id"]]["problem"] == "missing"
+    assert found[rows[1]["id"]]["problem"] == "changed"
+    assert "bytes" in found[rows[1]["id"]]["error"]
+    assert found[rows[1]["id"]]["uri"] == rows[1]["uri"]
+    table = run("verify", repo, "raw", "--collections", "rawexpr", "--no-progress", ok=False)
+    assert rows[0]["uri"] in table
+    assert rows[2]["uri"] not in table
+    run("prune-datasets", repo, "raw", "--collections", "rawexpr", "--unstore", "--no-confirm",
+        "--where", f"exposure = {rows[0]['data_id']['exposure']} AND detector = "
+        f"{rows[0]['data_id']['detector']}")
+    run("prune-datasets", repo, "raw", "--collections", "rawexpr", "--no-confirm",
+        "--where", f"exposure = {rows[1]['data_id']['exposure']} AND detector = "
+        f"{rows[1]['data_id']['detector']}")
+    assert "Verified 4 file(s) of 5 dataset(s)" in run("verify", repo, "--no-progress")
+
+    summed = tmp_path / "summed"
+    run("create", summed, "--checksum", "blake2b")
+    run("ingest-simulated", summed, sim_dir, "--ingest-type", "raw", "--transfer", "copy",
+        "--no-progress")
+    assert "4 against a recorded checksum: all present" in run("verify", summed, "--no-progress")
+    uri = json.loads(run("query-datasets", summed, "raw", "--collections", "rawexpr",
+                         "--format", "json"))[0]["uri"]
+    _flip_last_byte(Path(uri))
+    table = run("verify", summed, "--no-progress", ok=False)
+    assert uri in table
+    assert "changed" in table
+
+
 def test_export_import_retrieve(repo: Path, tmp_path: Path) -> None:
     """export then import into a new repository keeps ids; retrieve-artifacts copies files."""
     run("export", repo, tmp_path / "exp", "raw", "--collections", "rawexpr")
