@@ -19,6 +19,7 @@ from .errors import (
     DatasetNotFoundError,
     FileMissingError,
     IngestError,
+    MissingCollectionError,
     SpherexDaskError,
 )
 from .io import FileDatastore
@@ -411,7 +412,14 @@ class Butler:
         items = [(ds.path, ref) for ds, ref in zip(datasets, refs, strict=True)]
         formatters = {ds.formatter for ds in datasets}
         formatter = formatters.pop() if len(formatters) == 1 else None
-        locations = self.datastore.prepare_ingest(items, transfer=transfer, formatter=formatter)
+        try:
+            locations = self.datastore.prepare_ingest(
+                items, transfer=transfer, formatter=formatter
+            )
+        except IngestError as err:
+            if isinstance(err.__cause__, FileExistsError):
+                err.add_note(self._explain_taken_path(refs, run, str(err.__cause__.filename)))
+            raise
         try:
             with self.registry.transaction():
                 self.registry.register_run(run)
@@ -426,6 +434,50 @@ class Butler:
             raise
         logger.info("Ingested %d file(s) into %s (%s)", len(refs), run, transfer)
         return refs
+
+    def _explain_taken_path(self, refs: Sequence[DatasetRef], run: str, path: str) -> str:
+        """What to do about a destination of an ingest that a file already occupies.
+
+        Either datasets of the ingest are registered in ``run`` (ingested before), or none is
+        and the file was left by an ingest that was killed between transferring its files and
+        registering them (or another ingest into ``run`` is between those steps now).
+        """
+        try:
+            self.registry.get_collection_type(run)
+        except MissingCollectionError:
+            found = 0
+            where = f"run {run!r} does not exist"
+        else:
+            by_type: dict[str, list[DatasetRef]] = {}
+            for ref in refs:
+                by_type.setdefault(ref.dataset_type.name, []).append(ref)
+            found = sum(
+                match is not None
+                for name, group in by_type.items()
+                for match in self.registry.find_datasets(
+                    name, [r.data_id for r in group], collections=[run]
+                )
+            )
+            where = f"no dataset of this ingest is registered in run {run!r}"
+        if found:
+            return (
+                f"{found} of the {len(refs)} dataset(s) of this ingest are registered in run "
+                f"{run!r} already: ingest only the other files, or into another run "
+                "(--output-run, or run=)."
+            )
+        run_dir = self.datastore.root.rstrip("/") + "/" + run
+        files = (
+            f"everything under {run_dir!r}"
+            if where.endswith("does not exist") and path.startswith(run_dir + "/")
+            else f"the files under {run_dir!r} that no dataset of the run refers to"
+        )
+        return (
+            f"The file is registered to no dataset ({where}): an earlier ingest into {run!r} "
+            "was killed after transferring its files and before registering them, or another "
+            f"ingest into {run!r} is between those steps now. If no other ingest into {run!r} "
+            f"is running, delete the files that interrupted ingest left ({files}; with "
+            "transfer 'move' they are your originals: move them back instead) and ingest again."
+        )
 
     def _refs_for_ingest(
         self, datasets: Sequence[FileDataset], run: str, *, progress: bool

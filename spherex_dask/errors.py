@@ -25,6 +25,7 @@ leaf also inherits the matching built-in exception, so generic ``except LookupEr
     ├── QueryError(ValueError)
     │   ├── QuerySyntaxError               carries .column (1-based) of the bad token
     │   └── UnknownNameError(LookupError)  lists the names that exist
+    ├── RegistryBusyError(TimeoutError)    another process kept the registry locked too long
     ├── DatastoreError(OSError)
     │   ├── FileMissingError(FileNotFoundError)
     │   ├── ChecksumError
@@ -70,6 +71,7 @@ __all__ = [
     "QueryError",
     "QuerySyntaxError",
     "RecordConflictError",
+    "RegistryBusyError",
     "SpherexDaskError",
     "SpherexDaskWarning",
     "TaskFailedError",
@@ -181,6 +183,13 @@ class QuerySyntaxError(QueryError):
 
 class UnknownNameError(QueryError, LookupError):
     """A query expression names an unknown dimension, field or bind parameter."""
+
+
+class RegistryBusyError(SpherexDaskError, TimeoutError):
+    """Another process kept the registry database locked longer than the wait allowed.
+
+    Raised on SQLite, whose writers take turns on one lock; nothing was changed.
+    """
 
 
 class DatastoreError(SpherexDaskError, OSError):

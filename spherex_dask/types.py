@@ -54,11 +54,26 @@ def datetime_to_ns(value: datetime) -> int:
     --------
     >>> datetime_to_ns(datetime(1970, 1, 1, 0, 0, 1))
     1000000000
+
+    Raises
+    ------
+    ValueError
+        If the time is not strictly between the unbounded sentinels ``NS_MIN`` and
+        ``NS_MAX`` (1823-11-12 to 2116-02-20 UTC): the registry cannot store it (64-bit
+        nanoseconds) or would read it back as unbounded.
     """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    if not NS_MIN < ns < NS_MAX:
+        raise ValueError(
+            f"The time {value.isoformat()} is outside the range the registry stores "
+            f"({ns_to_datetime(NS_MIN + 1_000).isoformat()} to "
+            f"{ns_to_datetime(NS_MAX - 1_000).isoformat()}); use a time in that range, or no "
+            "end (or begin) for a timespan unbounded on that side."
+        )
+    return ns
 
 
 def ns_to_datetime(value: int) -> datetime:

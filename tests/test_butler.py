@@ -299,3 +299,51 @@ def test_ingest_refuses_truncated_fits(tmp_path: Path, sim, size: int) -> None:
         butler.ingest(good, bad, transfer="copy", run="cut")
     assert "cut" not in butler.registry.query_collections("*")
     assert not (tmp_path / "repo" / "cut").exists()
+
+
+KILLED_INGEST = """
+import os, signal, sys
+from spherex_dask.butler import Butler
+from spherex_dask.ingest import ingest_simulated
+from spherex_dask.registry import Registry
+
+def killed(self, *args, **kwargs):  # the files are transferred; the registry is next
+    os.kill(os.getpid(), signal.SIGKILL)
+
+Registry.import_datasets = killed
+ingest_simulated(Butler(sys.argv[1]), sys.argv[2], ingest_type="dark", transfer="copy")
+"""
+
+
+def test_retry_after_an_ingest_killed_before_registering(tmp_path: Path, sim) -> None:
+    """An ingest killed (SIGKILL) between transferring files and registering them leaves
+    unregistered files; the retry says so and what to do (not 'ingested already'), and
+    once they are deleted as it says, the retry succeeds."""
+    import subprocess
+    import sys
+
+    from spherex_dask.butler import remove_tree
+
+    root = tmp_path / "repo"
+    Butler.create(root).close()
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_INGEST, str(root), str(sim.root)], check=False
+    )
+    assert killed.returncode == -9
+    assert list((root / "darkr").rglob("*.fits"))
+    butler = Butler(root)
+    with pytest.raises(IngestError) as info:
+        ingest_simulated(butler, sim.root, ingest_type="dark", transfer="copy")
+    note = "\n".join(getattr(info.value, "__notes__", []))
+    assert "registered to no dataset (run 'darkr' does not exist)" in note
+    assert "was killed after transferring its files" in note
+    assert f"everything under {str(root / 'darkr')!r}" in note
+    remove_tree(root / "darkr")
+    refs = ingest_simulated(butler, sim.root, ingest_type="dark", transfer="copy")
+    assert len(refs) == 2
+    with pytest.raises(IngestError) as info:
+        ingest_simulated(butler, sim.root, ingest_type="dark", transfer="copy")
+    assert "2 of the 2 dataset(s) of this ingest are registered in run 'darkr' already" in (
+        "\n".join(getattr(info.value, "__notes__", []))
+    )
+    butler.close()

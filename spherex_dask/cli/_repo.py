@@ -435,11 +435,14 @@ def certify_calibrations(
     search_all_inputs: bool,
 ) -> None:
     """Certify DATASET_TYPE datasets of INPUT_RUN into CALIBRATION COLLECTION for a time range."""
-    from ..types import CollectionType, Timespan, parse_time
+    from ..types import CollectionType, Timespan, datetime_to_ns, parse_time
 
     def time_option(value: str | None, option: str) -> datetime | None:
         try:
-            return parse_time(value) if value else None
+            when = parse_time(value) if value else None
+            if when is not None:
+                datetime_to_ns(when)  # a time the registry can store
+            return when
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint=option) from None
 

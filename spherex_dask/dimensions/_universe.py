@@ -267,10 +267,16 @@ class DimensionUniverse:
         if key.type == "int":
             if isinstance(value, bool):
                 pass
-            elif isinstance(value, numbers.Integral):
-                return int(value)
-            elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                return int(value)
+            elif isinstance(value, numbers.Integral) or (
+                isinstance(value, str) and value.strip().lstrip("-").isdigit()
+            ):
+                number = int(value)
+                if not -(2**63) <= number < 2**63:
+                    raise DataIdError(
+                        f"Data ID value {value!r} for {dimension!r} does not fit in 64 bits "
+                        f"(the registry's integer keys); check the number of digits."
+                    )
+                return number
         elif key.type == "string" and isinstance(value, str):
             if len(value) > key.length:
                 raise DataIdError(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Sequence
@@ -94,7 +95,7 @@ def _plan_one(
         raise IngestError(
             f"Cannot ingest {_describe(source, ref)}: {final!r} exists in the datastore "
             "(ingested already, or the file template maps two datasets to one path)."
-        )
+        ) from FileExistsError(errno.EEXIST, "exists in the datastore", final)
     return IngestPlan(source, ref, formatter, relative, final, size, digest)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RegistryBusyError
 from ._schema import RegistryTables
 
 __all__ = ["Database", "make_engine", "parse_url"]
@@ -142,11 +142,14 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _is_retryable(err: sa.exc.DBAPIError) -> bool:
+def _is_locked(err: sa.exc.DBAPIError) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock."""
     message = str(err.orig).lower()
-    if "database is locked" in message or "database is busy" in message:
-        return True
-    return getattr(err.orig, "sqlstate", None) in _RETRY_SQLSTATES
+    return "database is locked" in message or "database is busy" in message
+
+
+def _is_retryable(err: sa.exc.DBAPIError) -> bool:
+    return _is_locked(err) or getattr(err.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
 
 class Database:
@@ -212,11 +215,28 @@ class Database:
             try:
                 with conn.begin():
                     yield conn
+            except sa.exc.OperationalError as err:
+                self._rolled_back()
+                if _is_locked(err):
+                    raise self._busy_error(err) from err
+                raise
             except BaseException:
                 self._rolled_back()
                 raise
             finally:
                 self._local.conn = None
+
+    def _busy_error(self, err: sa.exc.DBAPIError) -> RegistryBusyError:
+        """The error for a SQLite lock held by another process beyond the busy timeout."""
+        path = self.engine.url.database
+        return RegistryBusyError(
+            f"The registry database {path} stayed locked by another process for more than "
+            f"{SQLITE_BUSY_TIMEOUT:g} s ({err.orig}); nothing was changed. Wait for the other "
+            "command (an ingest, run, certify or removal) to finish and try again. If none is "
+            f"running, a stopped process may still hold the file: find it with `fuser {path}`. "
+            "A repository that many people or jobs write at once belongs in PostgreSQL "
+            "(docs/howto/postgresql.md)."
+        )
 
     def write(self, fn: Callable[[sa.Connection], T]) -> T:
         """Run ``fn(connection)`` in one write transaction, retrying on lock contention."""
@@ -228,10 +248,12 @@ class Database:
             try:
                 with self.transaction() as conn:
                     return fn(conn)
-            except sa.exc.DBAPIError as err:
-                if attempt == _RETRIES - 1 or not _is_retryable(err):
+            except (sa.exc.DBAPIError, RegistryBusyError) as err:
+                retryable = isinstance(err, RegistryBusyError) or _is_retryable(err)
+                if attempt == _RETRIES - 1 or not retryable:
                     raise
-                logger.warning("Registry write hit %s; retrying (%d).", err.orig, attempt + 1)
+                orig = getattr(err if isinstance(err, sa.exc.DBAPIError) else err.__cause__, "orig", err)
+                logger.warning("Registry write hit %s; retrying (%d).", orig, attempt + 1)
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -253,7 +275,12 @@ class Database:
                 conn.execution_options(sqlite_begin=None)
             elif not streaming:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+            try:
+                yield conn
+            except sa.exc.OperationalError as err:
+                if _is_locked(err):
+                    raise self._busy_error(err) from err
+                raise
 
     def stream(
         self,

@@ -24,6 +24,9 @@ __all__ = ["BATCH", "DatasetStore", "chunked"]
 
 logger = logging.getLogger(__name__)
 
+#: The values a BIGINT key column holds.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 #: Rows per executemany batch.
 BATCH = 5000
 
@@ -80,10 +83,18 @@ class DatasetStore:
         return out
 
     def _check_lengths(self, dims: tuple[str, ...], keys: Sequence[Key]) -> None:
-        """Raise :class:`DataIdError` for a string value longer than its column, per column."""
+        """Raise :class:`DataIdError` for a string value longer than its column, or an
+        integer that does not fit in 64 bits, per column."""
         for i, dim in enumerate(dims):
             kind, length = self._key_types[dim]
-            if kind is str and keys and max(len(k[i]) for k in keys) > length:
+            if not keys:
+                continue
+            if kind is str:
+                bad = max(len(k[i]) for k in keys) > length
+            else:
+                column = [k[i] for k in keys]
+                bad = min(column) < _INT64_MIN or max(column) > _INT64_MAX
+            if bad:
                 for key in keys:
                     self.universe.coerce_value(dim, key[i])  # raises naming the value
 
@@ -139,7 +150,11 @@ class DatasetStore:
                     f"(needs {', '.join(dims)})."
                 ) from None
             kind, length = self._key_types[dim]
-            if type(value) is not kind or (isinstance(value, str) and len(value) > length):
+            if (
+                type(value) is not kind
+                or (isinstance(value, str) and len(value) > length)
+                or (isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX)
+            ):
                 value = self.universe.coerce_value(dim, value)
             out.append(value)
         if len(values) != len(dims):

@@ -1056,6 +1056,38 @@ class RegistryTests:
         assert injection == []
         assert len(list(reg.query_datasets("raw", collections="raw/run1"))) == 48
 
+    def test_query_values_out_of_range(self, reg: Registry, raws: list[DatasetRef]) -> None:
+        """Integers beyond 64 bits and times the registry cannot store are clear errors,
+        the same on every backend, in expressions, bind values and data IDs."""
+
+        def query(where: str, **kwargs: Any) -> list[DatasetRef]:
+            return list(reg.query_datasets("raw", collections="raw/run1", where=where, **kwargs))
+
+        big = "99999999999999999999"
+        for where in (f"detector = {big}", f"detector IN (1..{big})", f"exposure = -{big}"):
+            with pytest.raises(QueryError, match=rf"integer -?{big} .*64 bits"):
+                query(where)
+        with pytest.raises(QueryError, match=r"integer \d+ in :d\[1\] .*64 bits"):
+            query("detector IN (:d)", bind={"d": [1, 2**64]})
+        with pytest.raises(QueryError, match=r"integer .* in :r .*64 bits"):
+            query("detector IN (:r)", bind={"r": range(1, 2**64, 2**62)})
+        for literal in ("T'9999-12-31'", "T'0001-01-01'", "(T'2025-05-01', T'2300-01-01')"):
+            with pytest.raises(QueryError, match=r"outside the range the registry stores"):
+                query(f"exposure.timespan OVERLAPS {literal}")
+        with pytest.raises(QueryError, match=r":t: The time 2300-01-01.* outside the range"):
+            query("exposure.timespan.begin < :t", bind={"t": parse_time("2300-01-01")})
+        far = Timespan(T0, parse_time("9999-12-31"))
+        with pytest.raises(QueryError, match=r":w: The time 9999-12-31.* outside the range"):
+            query("exposure.timespan OVERLAPS :w", bind={"w": far})
+        with pytest.raises(DataIdError, match="64 bits"):
+            reg.find_dataset("raw", raw_ids(range(1, 2))[0], exposure=2**64, collections="raw/run1")
+        with pytest.raises(DataIdError, match="64 bits"):
+            reg.find_datasets(
+                "raw", [{**raw_ids(range(1, 2))[0], "exposure": -(2**64)}], collections="raw/run1"
+            )
+        assert query("detector = -9223372036854775808") == []
+        assert len(query("exposure.timespan OVERLAPS (T'2000-01-01', T'2100-01-01')")) == 48
+
     def test_query_datasets_find_first(self, reg: Registry, raws: list[DatasetRef]) -> None:
         """find_first keeps the first dataset per data ID; otherwise all are returned."""
         reg.register_run("raw/run2")

@@ -245,6 +245,11 @@ def test_certify_calibrations_bad_input(repo: Path) -> None:
     assert "--end-date" in out
     out = run("certify-calibrations", repo, "darkr", "calib", "drak", ok=False)
     assert "dark" in out
+    result = CliRunner().invoke(cli, ["certify-calibrations", str(repo), "darkr", "calib", "dark",
+                                      "--end-date", "9999-12-31"])
+    assert result.exit_code == 2, result.output
+    assert "--end-date" in result.output
+    assert "outside the range the registry stores" in result.output
     assert "calib" not in run("query-collections", repo)
     run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2025-01-01",
         "--end-date", "2025-06-01T12:00:00")

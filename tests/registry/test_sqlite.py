@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 
-from spherex_dask.errors import ConfigError
+from spherex_dask.errors import ConfigError, RegistryBusyError
 from spherex_dask.registry import Registry
 from spherex_dask.testing import RegistryTests
 
@@ -67,3 +69,43 @@ def test_unsupported_url() -> None:
         Registry.create("mysql://u@h/db")
     with pytest.raises(ConfigError, match="schema"):
         Registry.create("sqlite:///x.sqlite3", schema="s")
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_lock_held_too_long_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    """A registry kept locked by another process beyond the busy timeout gives a
+    RegistryBusyError naming the file and what to do, not sqlite3's 'database is locked'."""
+    import spherex_dask.registry._database as database
+
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT", 0.2)
+    monkeypatch.setattr(database, "_RETRIES", 2)
+    path = tmp_path / "registry.sqlite3"
+    with Registry.create(str(path)) as registry:
+        registry.register_run("before")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "locked"
+            with pytest.raises(RegistryBusyError, match=r"registry\.sqlite3 stayed locked.*fuser"):
+                registry.register_run("during")
+            with pytest.raises(RegistryBusyError, match="Wait for the other command"):
+                with registry.transaction():
+                    registry.register_run("during")
+        finally:
+            holder.communicate("\n", timeout=60)
+        assert registry.register_run("after") is True
+        assert registry.query_collections() == ["after", "before"]

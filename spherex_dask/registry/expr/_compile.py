@@ -17,7 +17,6 @@ import sqlalchemy
 from sqlalchemy.sql.elements import ColumnElement
 
 from spherex_dask.errors import QueryError, UnknownNameError
-from spherex_dask.types import datetime_to_ns
 
 from ._ast import (
     BindParameter,
@@ -34,7 +33,16 @@ from ._ast import (
     TimespanTuple,
 )
 from ._parser import parse_expression
-from ._terms import SCALAR_TYPES, ExpressionResolver, Operand, TimespanTerm, bind_operand, constant
+from ._terms import (
+    SCALAR_TYPES,
+    ExpressionResolver,
+    Operand,
+    TimespanTerm,
+    bind_operand,
+    check_int,
+    constant,
+    time_ns,
+)
 
 __all__ = ["compile_expression"]
 
@@ -259,7 +267,7 @@ def _literal(node: LiteralValue) -> Operand:
     if isinstance(value, bool):
         return Operand("bool", sqlalchemy.true() if value else sqlalchemy.false(), str(node), value)
     if isinstance(value, datetime):
-        return constant("time", datetime_to_ns(value), str(node))
+        return constant("time", time_ns(value, str(node)), str(node))
     if isinstance(value, int):
         return constant("int", value, str(node))
     if isinstance(value, float):
@@ -301,6 +309,8 @@ def _check_comparable(left: Operand, right: Operand, node: Node) -> None:
 def _range_condition(target: Operand, piece: Operand, node: InList) -> ColumnElement[bool]:
     """``start <= x <= stop`` (BETWEEN), plus a modulo test when the stride is not 1."""
     start, stop, stride = piece.value
+    for bound in (start, stop):
+        check_int(bound, piece.text)
     if _FAMILY[target.kind] != "number" or (stride != 1 and target.kind != "int"):
         wanted = "an integer" if stride != 1 else "a number"
         raise QueryError(

@@ -14,7 +14,7 @@ import sqlalchemy
 from sqlalchemy.sql.elements import ColumnElement
 
 from spherex_dask.errors import QueryError
-from spherex_dask.types import Timespan, datetime_to_ns
+from spherex_dask.types import NS_MAX, NS_MIN, Timespan, datetime_to_ns
 
 __all__ = [
     "ColumnTerm",
@@ -22,7 +22,9 @@ __all__ = [
     "Operand",
     "TimespanTerm",
     "bind_operand",
+    "check_int",
     "constant",
+    "time_ns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,8 +100,52 @@ class Operand:
         return self.value is not _NO_VALUE
 
 
+#: The integers a BIGINT column (and a query value compared with one) can hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int(value: int, text: str) -> int:
+    """Return ``value`` if it fits in 64 bits, as every integer column and parameter must.
+
+    Raises
+    ------
+    QueryError
+        Naming ``text`` (the value as written in the expression) and the allowed range.
+    """
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise QueryError(
+            f"the integer {value}{'' if text == str(value) else f' in {text}'} is out of "
+            "range: integers in a query must lie between "
+            f"{INT64_MIN} and {INT64_MAX} (64 bits); check the number of digits"
+        )
+    return value
+
+
+def time_ns(value: datetime, text: str) -> int:
+    """A time as nanoseconds since 1970-01-01 UTC, for comparison with the time columns.
+
+    Raises
+    ------
+    QueryError
+        If the registry cannot store the time (outside 1823-11-12 to 2116-02-20 UTC).
+    """
+    try:
+        return datetime_to_ns(value)
+    except ValueError as err:
+        # A literal T'...' is named by the message; a bind parameter is named here.
+        raise QueryError(str(err) if text.startswith("T'") else f"{text}: {err}") from None
+
+
 def constant(kind: str, value: Any, text: str) -> Operand:
-    """A bound-parameter operand of scalar ``kind`` (times given as nanoseconds)."""
+    """A bound-parameter operand of scalar ``kind`` (times given as nanoseconds).
+
+    Raises
+    ------
+    QueryError
+        For an integer (or time) that does not fit in 64 bits.
+    """
+    if kind in ("int", "time"):
+        check_int(value, text)
     return Operand(kind, sqlalchemy.literal(value, _SQL_TYPES[kind]()), text, value)
 
 
@@ -126,11 +172,11 @@ def bind_operand(value: Any, text: str) -> Operand:
     if isinstance(value, str):
         return constant("string", value, text)
     if isinstance(value, date):
-        return constant("time", datetime_to_ns(_as_datetime(value)), text)
+        return constant("time", time_ns(_as_datetime(value), text), text)
     if isinstance(value, Timespan):
-        begin, end = (
-            sqlalchemy.literal(ns, sqlalchemy.BigInteger()) for ns in (value.begin_ns, value.end_ns)
-        )
+        ends = [NS_MIN if value.begin is None else time_ns(value.begin, text)]
+        ends.append(NS_MAX if value.end is None else time_ns(value.end, text))
+        begin, end = (sqlalchemy.literal(ns, sqlalchemy.BigInteger()) for ns in ends)
         return Operand("timespan", (begin, end), text, value)
     if isinstance(value, range):
         return _range_operand(value, text)
@@ -160,4 +206,6 @@ def _range_operand(value: range, text: str) -> Operand:
     if len(value) == 0:
         return Operand("list", (), text, ())
     ascending = value if value.step > 0 else value[::-1]
+    check_int(ascending[0], text)
+    check_int(ascending[-1], text)
     return Operand("range", None, text, (ascending[0], ascending[-1], ascending.step))
