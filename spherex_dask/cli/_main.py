@@ -46,6 +46,19 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; after SIGTERM (see ``_signals``), say so and exit 143."""
+        from ._signals import Terminated
+
+        try:
+            return super().invoke(ctx)
+        except Terminated:
+            click.echo(
+                "\nTerminated (SIGTERM): the command stopped before it finished.",
+                err=True,
+            )
+            ctx.exit(Terminated.exit_status)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
             module_name, attr = COMMANDS[cmd_name].split(":")
@@ -75,6 +88,9 @@ def cli(log_level: str) -> None:
 
 def main() -> None:
     """Entry point of the ``spherex-dask`` console script."""
+    from ._signals import raise_on_sigterm
+
+    raise_on_sigterm()
     try:
         cli(prog_name="spherex-dask")
     finally:

@@ -392,9 +392,9 @@ def _execute(
         except SpherexDaskError as undo:
             err.add_note(f"The output collections could not be restored: {undo}")
         raise
-    except KeyboardInterrupt:
-        _echo_interrupted(butler.registry, graph, plan)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (cli._signals.Terminated)
+        _echo_interrupted(butler.registry, graph, plan, err)
+        raise SystemExit(getattr(err, "exit_status", 130)) from None
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:
@@ -407,8 +407,11 @@ def _execute(
     return summary.ok
 
 
-def _echo_interrupted(registry: Registry, graph: QuantumGraph, plan: OutputCollections) -> None:
-    """Say, after Ctrl-C, what finished (it is registered) and how to run the rest."""
+def _echo_interrupted(
+    registry: Registry, graph: QuantumGraph, plan: OutputCollections, err: KeyboardInterrupt
+) -> None:
+    """Say, after Ctrl-C or SIGTERM, what finished (it is registered) and how to run the
+    rest."""
     ids = {q.id for q in graph}
     finished = sum(
         1 for r in registry.query_quanta(run=plan.run, status="succeeded") if r.id in ids
@@ -420,7 +423,8 @@ def _echo_interrupted(registry: Registry, graph: QuantumGraph, plan: OutputColle
             "repository, off the chain)"
         )
     click.echo(
-        f"\nInterrupted: {finished} of {len(graph)} quanta finished and are registered in run "
+        f"\n{'Terminated (SIGTERM)' if hasattr(err, 'exit_status') else 'Interrupted'}: "
+        f"{finished} of {len(graph)} quanta finished and are registered in run "
         f"{plan.run}; the others did not finish and nothing of theirs is registered. To run "
         f"the rest: {rest}.",
         err=True,

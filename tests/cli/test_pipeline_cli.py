@@ -166,11 +166,17 @@ def test_failures_exit_non_zero_and_are_queryable(
     assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/f")) == 4
 
 
+@pytest.mark.parametrize(
+    ("sent", "status", "said"),
+    [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, r"Terminated \(SIGTERM\)")],
+    ids=["ctrl-c", "sigterm"],
+)
 def test_ctrl_c_keeps_what_finished_and_says_how_to_run_the_rest(
-    repo: Path, tmp_path: Path, scheduler: str
+    repo: Path, tmp_path: Path, scheduler: str, sent: signal.Signals, status: int, said: str
 ) -> None:
-    """SIGINT while quanta run: exit status 130, the finished quanta registered, a hint that
-    --extend-run --skip-existing runs the rest, which then works."""
+    """SIGINT (Ctrl-C) or SIGTERM (kill, scancel, a time limit) while quanta run: exit status
+    130 or 143, the finished quanta registered, a hint that --extend-run --skip-existing runs
+    the rest, which then works."""
     marker = tmp_path / "hold"
     marker.touch()
     yaml = tmp_path / "wait.yaml"
@@ -191,16 +197,16 @@ def test_ctrl_c_keeps_what_finished_and_says_how_to_run_the_rest(
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no quantum of detector 2 started"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sent)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         marker.unlink(missing_ok=True)  # lets the cancelled quanta end on the workers
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stdout + stderr
+    assert proc.returncode == status, stdout + stderr
     assert "Aborted" not in stdout + stderr
     found = re.search(
-        r"Interrupted: (\d) of 4 quanta finished and are registered in run (\S+);", stderr
+        said + r": (\d) of 4 quanta finished and are registered in run (\S+);", stderr
     )
     assert found, stderr
     finished, run = int(found.group(1)), found.group(2)

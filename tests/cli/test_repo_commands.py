@@ -315,3 +315,40 @@ def test_output_piped_to_a_closed_reader_stops_quietly(repo: Path) -> None:
         os.close(write)
     assert done.returncode == 141, done.stderr.decode()
     assert done.stderr.decode() == ""
+
+
+TERMINATED_INGEST = """
+import os, signal, sys, time
+from spherex_dask.cli import main
+from spherex_dask.registry import Registry
+
+def terminated(self, *args, **kwargs):  # the files are transferred; the registry is next
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # the handler raises here; without one, SIGTERM ends the process
+
+Registry.import_datasets = terminated
+sys.argv = ["spherex-dask", "ingest-simulated", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_during_an_ingest_undoes_it(sim_dir: Path, tmp_path: Path) -> None:
+    """SIGTERM (kill, scancel, a batch time limit) between transferring and registering: the
+    ingest removes the files it transferred, says it was terminated and exits 143; the
+    retry then works."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "repo"
+    run("create", root)
+    args = [str(root), str(sim_dir), "--ingest-type", "dark", "--transfer", "copy",
+            "--no-progress"]  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", TERMINATED_INGEST, *args],
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 143, result.stdout + result.stderr
+    assert "Terminated (SIGTERM): the command stopped before it finished." in result.stderr
+    assert not list(root.rglob("*.fits"))
+    assert "darkr" not in run("query-collections", root)
+    run("ingest-simulated", *args)
+    assert len(json.loads(run("query-datasets", root, "dark", "--collections", "darkr",
+                              "--format", "json"))) == 2
