@@ -157,7 +157,8 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
             registry.import_datasets(refs)
             registry.insert_locations(locations)
     except BaseException:
-        butler.datastore.undo_ingest(locations, transfer=transfer)
+        if not butler._registered(locations):
+            butler.datastore.undo_ingest(locations, transfer=transfer)
         raise
     return refs
 

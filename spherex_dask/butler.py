@@ -372,7 +372,7 @@ class Butler:
                 )
                 self.registry.insert_locations([location])
         except BaseException:
-            if location is not None:
+            if location is not None and not self._registered([location]):
                 self.datastore.remove([location])
             raise
         return ref
@@ -426,7 +426,8 @@ class Butler:
                 self.registry.import_datasets(refs)
                 self.registry.insert_locations(locations)
         except BaseException as err:
-            self.datastore.undo_ingest(locations, transfer=transfer)
+            if not self._registered(locations):
+                self.datastore.undo_ingest(locations, transfer=transfer)
             if isinstance(err, SpherexDaskError) and not isinstance(err, IngestError):
                 raise IngestError(
                     f"Ingest into run {run!r} failed; nothing was registered: {err}"
@@ -434,6 +435,24 @@ class Butler:
             raise
         logger.info("Ingested %d file(s) into %s (%s)", len(refs), run, transfer)
         return refs
+
+    def _registered(self, locations: Sequence[DatasetLocation]) -> bool:
+        """Whether the registry holds ``locations`` (all or none: they were inserted in one
+        transaction), asked before undoing a write or transfer that failed.
+
+        An interrupt (Ctrl-C, SIGTERM) can arrive after the transaction has committed and
+        before the code after it runs; the files are then registered and must stay. If the
+        registry cannot be asked, they are taken as not registered, as the failure most
+        likely came before the commit.
+        """
+        if not locations:
+            return False
+        try:
+            first = locations[0].dataset_id
+            return bool(self.registry.get_locations([first]).get(first))
+        except Exception:
+            logger.debug("Could not ask the registry about %s", locations[0], exc_info=True)
+            return False
 
     def _explain_taken_path(self, refs: Sequence[DatasetRef], run: str, path: str) -> str:
         """What to do about a destination of an ingest that a file already occupies.

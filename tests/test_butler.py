@@ -148,6 +148,47 @@ def test_ingest_is_all_or_nothing(tmp_path: Path, sim) -> None:
         p.is_file() for p in (tmp_path / "repo" / "again").rglob("*"))
 
 
+@pytest.mark.parametrize("transfer", ["copy", "move"])
+def test_interrupt_after_the_commit_keeps_the_files(
+    tmp_path: Path, sim, transfer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt (Ctrl-C, SIGTERM) that arrives after the registry committed and before
+    the code after the transaction runs does not undo the transfers (or the put) of datasets
+    that are registered: no registered dataset is left without its file."""
+    import shutil
+    from contextlib import contextmanager
+
+    from spherex_dask.registry import Registry
+
+    butler = Butler.create(tmp_path / "repo")
+    register_instrument(butler.registry)
+    ingest_simulated(butler, sim.root, ingest_type="raw", transfer="symlink")  # records
+    butler.registry.register_dataset_type(
+        DatasetType(name="meta", dimensions=("exposure", "detector"), storage_class="StructuredData")
+    )
+    source = tmp_path / "incoming.fits"
+    shutil.copy(raw_path(sim, 1), source)
+    committed = Registry.transaction
+
+    @contextmanager
+    def interrupted_after_commit(self: Registry):
+        with committed(self):
+            yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Registry, "transaction", interrupted_after_commit)
+    with pytest.raises(KeyboardInterrupt):
+        butler.ingest(FileDataset(path=str(source), dataset_type="raw", data_id=raw_id(sim, 1)),
+                      transfer=transfer, run="late")  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        butler.put({"gain": 1.5}, "meta", raw_id(sim, 1), run="late")
+    monkeypatch.undo()
+    butler.collections = ["late"]
+    assert butler.exists("raw", raw_id(sim, 1))
+    assert butler.get("raw", raw_id(sim, 1)).image.shape == (SIZE, SIZE)
+    assert butler.get("meta", raw_id(sim, 1)) == {"gain": 1.5}
+
+
 @pytest.mark.parametrize("transfer", ["copy", "symlink"])
 def test_failed_ingest_simulated_leaves_no_records(tmp_path: Path, sim, transfer: str) -> None:
     """ingest_simulated is all or nothing, dimension records included: a truncated file
