@@ -406,8 +406,9 @@ class Pipeline:
     ) -> TaskSpec:
         if label not in specs:
             raise PipelineDefinitionError(
-                f"Config override for unknown task label {label!r}; labels: {', '.join(specs)} "
-                "(or 'parameters')."
+                f"Config override {label}:{name}={value} names an unknown task label "
+                f"{label!r}; the labels of {self.source} are {', '.join(specs)} (or "
+                "'parameters' for a shared parameter)."
             )
         spec = specs[label]
         node = self._nodes.get(label) or make_task_node(

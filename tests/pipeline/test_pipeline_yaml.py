@@ -322,7 +322,7 @@ def test_parameter_override_renames_everywhere():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("nolabel:x=1", "unknown task label 'nolabel'; labels: subtract, stack"),
+        ("nolabel:x=1", r"nolabel:x=1 names an unknown task label 'nolabel'; the labels of .*DarkSubtraction.yaml are subtract, stack"),
         ("stack:weighting=median", "stack.*field 'weighting'"),
         ("stack:nope=1", "unknown config field 'nope'.*valid fields: connections.images"),
         ("subtract-raw", "label:field=value"),
