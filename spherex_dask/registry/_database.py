@@ -39,6 +39,10 @@ T = TypeVar("T")
 
 #: Seconds a SQLite connection waits on a lock before reporting "database is locked".
 SQLITE_BUSY_TIMEOUT = 60.0
+#: Seconds a PostgreSQL statement waits on a lock before failing (``lock_timeout``), so that
+#: a session stopped while holding one cannot make every other writer wait for ever.
+POSTGRES_LOCK_TIMEOUT = 60.0
+_LOCK_NOT_AVAILABLE = "55P03"
 _RETRIES = 8
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -133,8 +137,10 @@ def make_engine(url: sa.URL, *, schema: str | None = None, must_exist: bool = Fa
     connect_args: dict[str, Any] = {}
     if url.get_driver_name() == "psycopg":
         connect_args["prepare_threshold"] = None
+    options = [f"-c lock_timeout={round(POSTGRES_LOCK_TIMEOUT * 1000)}"]
     if schema:
-        connect_args["options"] = f"-c search_path={schema}"
+        options.append(f"-c search_path={schema}")
+    connect_args["options"] = " ".join(options)
     return sa.create_engine(url, connect_args=connect_args, pool_recycle=3600)
 
 
@@ -143,7 +149,9 @@ def _identity(value: Any) -> Any:
 
 
 def _is_locked(err: sa.exc.DBAPIError) -> bool:
-    """Whether SQLite gave up waiting for another connection's lock."""
+    """Whether SQLite or PostgreSQL gave up waiting for another connection's lock."""
+    if getattr(err.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+        return True
     message = str(err.orig).lower()
     return "database is locked" in message or "database is busy" in message
 
@@ -227,15 +235,27 @@ class Database:
                 self._local.conn = None
 
     def _busy_error(self, err: sa.exc.DBAPIError) -> RegistryBusyError:
-        """The error for a SQLite lock held by another process beyond the busy timeout."""
-        path = self.engine.url.database
+        """The error for a lock held by another process or session beyond the wait allowed
+        (SQLite's busy timeout, PostgreSQL's ``lock_timeout``)."""
+        wait = "Wait for the other command (an ingest, run, certify or removal) to finish and "
+        reason = (str(err.orig).splitlines() or [""])[0]  # PostgreSQL adds the statement
+        if self.is_sqlite:
+            path = self.engine.url.database
+            return RegistryBusyError(
+                f"The registry database {path} stayed locked by another process for more "
+                f"than {SQLITE_BUSY_TIMEOUT:g} s ({reason}); nothing was changed. {wait}try "
+                "again. If none is running, a stopped process may still hold the file: find "
+                f"it with `fuser {path}`. A repository that many people or jobs write at once "
+                "belongs in PostgreSQL (docs/howto/postgresql.md)."
+            )
+        database = self.engine.url.database
         return RegistryBusyError(
-            f"The registry database {path} stayed locked by another process for more than "
-            f"{SQLITE_BUSY_TIMEOUT:g} s ({err.orig}); nothing was changed. Wait for the other "
-            "command (an ingest, run, certify or removal) to finish and try again. If none is "
-            f"running, a stopped process may still hold the file: find it with `fuser {path}`. "
-            "A repository that many people or jobs write at once belongs in PostgreSQL "
-            "(docs/howto/postgresql.md)."
+            f"The registry database {database!r} on {self.engine.url.host} kept a lock for "
+            f"another session for more than {POSTGRES_LOCK_TIMEOUT:g} s ({reason}); nothing "
+            f"was changed. {wait}try again. If none is running, a stopped session may hold "
+            "it: list the sessions with `SELECT pid, state, xact_start, query FROM "
+            f"pg_stat_activity WHERE datname = '{database}'` and end one with "
+            "`SELECT pg_terminate_backend(pid)`."
         )
 
     def write(self, fn: Callable[[sa.Connection], T]) -> T:
