@@ -388,7 +388,7 @@ def _execute(
         )
     except SpherexDaskError as err:
         try:
-            _restore_collections(butler.registry, plan, *before)
+            _restore_collections(butler, plan, *before)
         except SpherexDaskError as undo:
             err.add_note(f"The output collections could not be restored: {undo}")
         raise
@@ -443,10 +443,12 @@ def _collections_before(
 
 
 def _restore_collections(
-    registry: Registry, plan: OutputCollections, run_existed: bool, chain: tuple[str, ...] | None
+    butler: Butler, plan: OutputCollections, run_existed: bool, chain: tuple[str, ...] | None
 ) -> None:
     """Undo :func:`apply_outputs` after a run that stopped before any quantum was recorded
-    (inputs without files...): the chain as it was, no new empty run."""
+    (inputs without files...): the chain as it was, no new run (nor the task configs that
+    may have been written into it)."""
+    registry = butler.registry
     if run_existed or next(iter(registry.query_quanta(run=plan.run)), None) is not None:
         return  # quanta ran: their records (and the run) stay
     with registry.transaction():
@@ -455,7 +457,7 @@ def _restore_collections(
                 registry.remove_collection(plan.chain)
             else:
                 registry.set_collection_chain(plan.chain, chain)
-        registry.remove_collection(plan.run)
+    butler.remove_runs([plan.run])
 
 
 _QUANTA_COLUMNS = ["task", "data_id", "status", "start", "seconds", "worker", "run", "error"]

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..types import QuantumRecord
+from ._init_outputs import check_init_outputs, write_init_outputs
 from ._prepare import (
     check_output_storage_classes,
     check_outputs,
@@ -105,19 +106,21 @@ def check_graph(
     """Check that ``graph`` can run in ``butler``'s repository (before any collection is made).
 
     Output dataset types must be registered (``register_dataset_types`` registers them),
-    file templates must give them unique paths, the output format must exist, and no output
-    may already exist in the output run.
+    file templates must give them unique paths, the output format must exist, no output
+    may already exist in the output run, and an existing output run must have been made with
+    the graph's task configs (its ``<label>_config`` datasets).
 
     Raises
     ------
     MissingDatasetTypeError, DatasetTypeConflictError, TemplateError, UnknownFormatterError,
-    DatasetConflictError
+    DatasetConflictError, PipelineError
     """
     if output_format is not None:
         butler.datastore.formatters[output_format]  # an unknown name raises here
     check_output_storage_classes(graph, butler.datastore)
     register_output_types(graph, butler.registry, register=register_dataset_types)
     check_outputs(graph, butler.registry, butler.datastore)
+    check_init_outputs(graph, butler)
 
 
 def run_quantum_graph(
@@ -177,6 +180,8 @@ def run_quantum_graph(
     if len(graph):
         jobs = make_jobs(graph, registry, datastore, output_format=output_format)
         dsk, keys = lower_graph(graph, jobs, datastore)
+    write_init_outputs(graph, butler)  # once nothing is left to check
+    if len(graph):
         _run(client, dsk, keys, graph, recorder, progress=progress)
     summary = recorder.summary(time.perf_counter() - started, dashboard)
     logger.info("%s", summary.format().splitlines()[0])

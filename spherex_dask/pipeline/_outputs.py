@@ -234,8 +234,11 @@ def _check_head(
 
 
 def _holds_datasets(registry: Registry, run: str) -> bool:
+    """Whether ``run`` holds datasets other than task configs and package versions."""
+    from ._init_outputs import is_init_output
+
     found = registry.query_datasets(..., collections=[run], find_first=False)
-    return next(iter(found), None) is not None
+    return any(not is_init_output(ref.dataset_type) for ref in found)
 
 
 def _has_quanta(registry: Registry, run: str) -> bool:

@@ -23,15 +23,6 @@ PIPELINES = Path(__file__).parents[2] / "pipelines"
 EXAMPLE = PIPELINES / "ExamplePipeline.yaml"
 
 
-class FailingTask(SubtractDarkTask):
-    """Raises for detector 2."""
-
-    def run(self, *, raw, dark):  # type: ignore[override]
-        if int(raw.attrs.get("DETECTOR", 0)) == 2:
-            raise ValueError("bad pixels on detector 2")
-        return super().run(raw=raw, dark=dark)
-
-
 class FailWhileMarkedConfig(SubtractDarkConfig):
     marker: str = ""
 
@@ -146,23 +137,38 @@ def test_proof_of_concept_workflow(repo: Path, tmp_path: Path, scheduler: str) -
 def test_failures_exit_non_zero_and_are_queryable(
     repo: Path, tmp_path: Path, scheduler: str
 ) -> None:
-    """A failing quantum: exit status 1, summary with data ID and error; then complete the run."""
+    """A failing quantum: exit status 1, summary with data ID and error; then, the bug
+    fixed, complete the run with the same pipeline; a changed config is refused."""
+    marker = tmp_path / "broken"
+    marker.touch()
     yaml = tmp_path / "failing.yaml"
-    yaml.write_text(f"tasks:\n  subtract:\n    class: {FailingTask.__module__}.FailingTask\n")
+    yaml.write_text(
+        f"tasks:\n  subtract:\n    class: {__name__}.FailWhileMarkedTask\n"
+        f"    config: {{marker: {marker}}}\n"
+    )
     common = f"-b {repo} -i rawexpr,calib -o u/f --scheduler {scheduler} --no-progress"
     out = invoke(f"run -p {yaml} {common} --register-dataset-types", code=1)
     assert "2 quanta succeeded, 2 failed" in out
-    failures = [line for line in out.splitlines() if "ValueError: bad pixels" in line]
+    failures = [line for line in out.splitlines() if "ValueError: detector 2 is not" in line]
     assert len(failures) == 2
     assert all("detector: 2" in line for line in failures)
     table = invoke(f"query-quanta {repo} --collections u/f --status failed")
-    assert table.count("ValueError: bad pixels on detector 2") == 2
+    assert table.count("ValueError: detector 2 is not ready") == 2
     rows = as_json(f"query-quanta {repo} --task subtract --data-id detector=2")
     assert len(rows) == 2
     assert all("Traceback" in r["error"] for r in rows)
-    out = invoke(f"run -p {EXAMPLE} {common} --extend-run --skip-existing")
+    marker.unlink()  # the bug is fixed
+    out = invoke(f"run -p {EXAMPLE} {common} --extend-run --skip-existing", code=1)
+    assert "was made with another config than this graph's: task 'subtract'" in out
+    assert "task: 'tests.cli.test_pipeline_cli.FailWhileMarkedTask' -> " in out
+    changed = "-c subtract:propagate_flags=false"
+    out = invoke(f"run -p {yaml} {common} --extend-run --skip-existing {changed}", code=1)
+    assert "config.propagate_flags: True -> False" in out
+    out = invoke(f"run -p {yaml} {common} --extend-run --skip-existing")
     assert "2 quanta succeeded, 0 failed" in out
     assert as_json(f"query-quanta {repo} --collections u/f --status failed") == []
+    configs = as_json(f"query-datasets {repo} subtract_config packages --collections u/f")
+    assert sorted(r["dataset_type"] for r in configs) == ["packages", "subtract_config"]
     assert len(as_json(f"query-datasets {repo} dark_subtracted --collections u/f")) == 4
 
 
@@ -214,8 +220,8 @@ def test_ctrl_c_keeps_what_finished_and_says_how_to_run_the_rest(
     rows = as_json(f"query-datasets {repo} dark_subtracted --collections {run}")
     assert len(rows) == finished
     assert all(r["data_id"]["detector"] == 1 for r in rows)
-    out = invoke(
-        f"run -p {EXAMPLE} -b {repo} -o u/c --scheduler {scheduler} --no-progress "
+    out = invoke(  # the same command: the marker is gone, detector 2 runs at once
+        f"run -p {yaml} -b {repo} -o u/c --scheduler {scheduler} --no-progress "
         "--extend-run --skip-existing"
     )
     assert f"{4 - finished} quanta succeeded, 0 failed" in out

@@ -54,6 +54,21 @@ class FailingSubtractTask(SubtractDarkTask):
         return super().run(raw=raw, dark=dark)
 
 
+class BrokenConfig(SubtractDarkConfig):
+    broken_marker: str = ""
+
+
+class BrokenWhileMarkedTask(SubtractDarkTask):
+    """Raises for detector 2 while its marker file exists: a bug, fixed by removing it."""
+
+    ConfigClass = BrokenConfig
+
+    def run(self, *, raw, dark):  # type: ignore[override]
+        if Path(self.config.broken_marker).exists() and int(raw.attrs.get("DETECTOR", 0)) == 2:
+            raise RuntimeError("detector 2 is broken")
+        return super().run(raw=raw, dark=dark)
+
+
 class KillOnceConfig(SubtractDarkConfig):
     marker: str = ""
 
@@ -238,19 +253,26 @@ def test_killed_worker_is_retried(butler, client, tmp_path):
     assert summary.succeeded == 4
 
 
-def test_rerun_with_skip_existing_extend_run_completes_what_is_missing(butler, client):
-    """After a partial run, --extend-run --skip-existing runs only the failed and skipped quanta."""
+def test_rerun_with_skip_existing_extend_run_completes_what_is_missing(
+    butler, client, tmp_path
+):
+    """After a partial run, and a fix of the task's code, --extend-run --skip-existing runs
+    only the failed and skipped quanta."""
     registry = butler.registry
     plan = plan_outputs(registry, inputs=INPUTS, output="u/test")
     apply_outputs(registry, plan)
-    first = build(butler, pipeline(FailingSubtractTask), run=plan.run)
+    marker = tmp_path / "broken"
+    marker.touch()
+    fixed = pipeline(BrokenWhileMarkedTask, broken_marker=str(marker))
+    first = build(butler, fixed, run=plan.run)
     assert not execute(butler, client, first).ok
+    marker.unlink()  # the bug is fixed; the task and its config are the same
     plan2 = plan_outputs(
         registry, inputs=INPUTS, output="u/test", extend_run=True, skip_existing=True
     )
     assert plan2.run == plan.run
     assert plan2.skip_existing_in == ("u/test",)
-    graph = build_planned(registry, plan2)
+    graph = build_planned(registry, plan2, fixed)
     assert sorted((q.task_label, q.data_id["detector"]) for q in graph) == [
         ("stack", 2),
         ("subtract", 2),
@@ -293,7 +315,7 @@ def test_replace_run_and_prune_purge(butler, client):
         butler.get_uri(r)
         for r in butler.query_datasets("dark_subtracted", collections="u/rep/run0")
     ]
-    assert prune_replaced(butler, "u/rep/run0", "purge") == 4
+    assert prune_replaced(butler, "u/rep/run0", "purge") == 6  # 4 outputs, the task config and the package versions
     assert "u/rep/run0" not in registry.query_collections()
     assert not any(Path(f).exists() for f in old_files)
     assert list(registry.query_quanta(run="u/rep/run0")) == []
@@ -670,3 +692,32 @@ def test_workers_that_cannot_import_a_task_stop_the_run_before_it_starts(
     with pytest.raises(PipelineError, match=f"cannot import .*{name}.*PYTHONPATH"):
         execute(butler, client, graph)
     assert "out/run1" not in butler.registry.query_collections("*")
+
+
+def test_run_records_task_configs_and_package_versions(butler, client):
+    """A run holds each task's config and the package versions; a config that differs from
+    the run's is refused before anything runs; other package versions only warn."""
+    import spherex_dask
+    from spherex_dask.errors import SpherexDaskWarning
+    from spherex_dask.pipeline._init_outputs import write_init_outputs
+
+    graph = build(butler, pipeline(), run="u/cfg")
+    assert execute(butler, client, graph).ok
+    config = butler.get("subtract_config", {}, collections="u/cfg")
+    assert config["task"].endswith(".SubtractDarkTask")
+    assert config["config"]["propagate_flags"] is True
+    assert butler.get("stack_config", {}, collections="u/cfg")["task"].endswith("StackTask")
+    packages = butler.get("packages", {}, collections="u/cfg")
+    assert packages["spherex_dask"] == spherex_dask.__version__
+    assert {"python", "dask", "distributed", "xarray", "numpy"} <= set(packages)
+
+    changed = build(butler, pipeline(propagate_flags=False), run="u/cfg", skip_existing_in=["u/cfg"])
+    with pytest.raises(PipelineError, match=r"config\.propagate_flags: True -> False"):
+        execute(butler, client, changed)
+    assert butler.get("subtract_config", {}, collections="u/cfg") == config
+
+    butler.prune_datasets(list(butler.query_datasets("packages", collections="u/cfg")))
+    butler.put(packages | {"numpy": "0.0.1"}, "packages", {}, run="u/cfg")
+    with pytest.warns(SpherexDaskWarning, match=r"other package versions \(numpy: '0\.0\.1' ->"):
+        write_init_outputs(graph, butler)
+    assert butler.get("packages", {}, collections="u/cfg")["numpy"] == "0.0.1"
