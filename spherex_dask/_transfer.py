@@ -49,7 +49,8 @@ def _record_to_json(record: DimensionRecord) -> dict[str, Any]:
 
 
 def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> Path:
-    """Write ``refs`` (records, dataset types, runs and files) to ``directory``.
+    """Write ``refs`` (records, dataset types, runs, files, and their memberships of TAGGED
+    and CALIBRATION collections with validity ranges) to ``directory``.
 
     All or nothing: the files are copied in one datastore retrieve, which removes what it
     copied if one file fails (e.g. is missing), so a failed export can simply be run again.
@@ -116,6 +117,7 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
         "runs": sorted({r.run for r in refs}),
         "dimension_records": {e: list(v.values()) for e, v in records.items()},
         "datasets": datasets,
+        "associations": _associations_to_json(butler, refs),
     }
     path = directory / EXPORT_FILE
     path.write_text(json.dumps(index, indent=1, default=str))
@@ -123,7 +125,8 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
 
 
 def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") -> list[DatasetRef]:
-    """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs.
+    """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs, and
+    tagging and certifying the datasets in the TAGGED and CALIBRATION collections they were in.
 
     All or nothing: the dimension records, dataset types, runs and datasets are registered in
     one transaction, and the files transferred are removed again if anything fails (a
@@ -133,8 +136,9 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
     ------
     ConfigError
         If ``directory`` holds no export, or the export's dimension universe differs.
-    IngestError, DatasetConflictError
-        Naming the file that could not be imported, or the datasets that exist already;
+    IngestError, DatasetConflictError, CalibrationConflictError, CollectionTypeError
+        Naming the file that could not be imported, the datasets that exist already, a
+        certification that overlaps one here, or a collection of another type here;
         nothing was registered or transferred.
     """
     from .dimensions import DimensionUniverse
@@ -156,11 +160,59 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
             locations = butler.datastore.prepare_ingest(items, transfer=transfer)
             registry.import_datasets(refs)
             registry.insert_locations(locations)
+            _import_associations(butler, index.get("associations", []))
     except BaseException:
         if not butler._registered(locations):
             butler.datastore.undo_ingest(locations, transfer=transfer)
         raise
     return refs
+
+
+def _associations_to_json(butler: Butler, refs: list[DatasetRef]) -> list[dict[str, Any]]:
+    """The TAGGED and CALIBRATION memberships of ``refs`` (with validity ranges)."""
+    registry = butler.registry
+    kinds: dict[str, str] = {}
+    out = []
+    for name, dataset_id, validity in registry.query_associations(refs):
+        if name not in kinds:
+            kinds[name] = registry.get_collection_type(name).name
+        out.append(
+            {
+                "collection": name,
+                "type": kinds[name],
+                "id": str(dataset_id),
+                "validity": _timespan_to_json(validity),
+            }
+        )
+    return out
+
+
+def _import_associations(butler: Butler, associations: list[dict[str, Any]]) -> None:
+    """Tag and certify the imported datasets as in the exporting repository, making the
+    TAGGED and CALIBRATION collections that do not exist.
+
+    Raises
+    ------
+    CollectionTypeError
+        If a collection exists here with another type.
+    CalibrationConflictError
+        If a dataset of the same type and data ID is already certified here for an
+        overlapping range.
+    """
+    from .types import CollectionType
+
+    registry = butler.registry
+    groups: dict[tuple[str, str, str], list[uuid.UUID]] = {}
+    for a in associations:
+        validity = json.dumps(a["validity"])
+        groups.setdefault((a["collection"], a["type"], validity), []).append(uuid.UUID(a["id"]))
+    for (name, kind, validity), ids in groups.items():
+        registry.register_collection(name, CollectionType[kind])
+        timespan = _timespan_from_json(json.loads(validity))
+        if timespan is None:
+            registry.associate(name, ids)
+        else:
+            registry.certify(name, ids, timespan)
 
 
 def _register_export(

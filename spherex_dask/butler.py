@@ -694,13 +694,15 @@ class Butler:
         return problems
 
     def export(self, refs: Iterable[DatasetRef], directory: str | Path) -> Path:
-        """Export datasets (records and files) to ``directory`` for :meth:`import_`."""
+        """Export datasets (records, files, and their TAGGED and CALIBRATION memberships with
+        validity ranges) to ``directory`` for :meth:`import_`."""
         from ._transfer import export_datasets
 
         return export_datasets(self, list(refs), Path(directory))
 
     def import_(self, directory: str | Path, *, transfer: str = "copy") -> list[DatasetRef]:
-        """Import what :meth:`export` wrote, keeping dataset ids, runs and data IDs."""
+        """Import what :meth:`export` wrote, keeping dataset ids, runs and data IDs, and
+        certifying and tagging the datasets as they were (all or nothing)."""
         from ._transfer import import_datasets
 
         return import_datasets(self, Path(directory), transfer=transfer)

@@ -312,6 +312,52 @@ def test_export_import(butler: Butler, tmp_path: Path) -> None:
                                   butler.get(imported[0]).image.values)
 
 
+def test_export_import_keeps_certifications_and_tags(
+    butler: Butler, sim, tmp_path: Path
+) -> None:
+    """Darks certified in a CALIBRATION collection (and raws tagged) come out of an import
+    certified and tagged the same, so the calibration lookup works in the new repository;
+    a certification overlapping one there fails the import, which then changes nothing."""
+    from datetime import datetime
+
+    from spherex_dask.errors import CalibrationConflictError
+    from spherex_dask.types import CollectionType, Timespan
+
+    registry = butler.registry
+    darks = list(butler.query_datasets("dark", collections=["darkr"]))
+    raws = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    registry.register_collection("calib", CollectionType.CALIBRATION)
+    registry.certify("calib", darks[:1], Timespan(datetime(2025, 1, 1), datetime(2025, 3, 1)))
+    registry.certify("calib", darks, Timespan(datetime(2025, 3, 1), None))
+    registry.register_collection("best", CollectionType.TAGGED)
+    registry.associate("best", raws[:1])
+    butler.export(darks + raws, tmp_path / "exp")
+
+    other = Butler.create(tmp_path / "other")
+    other.import_(tmp_path / "exp")
+    associations = registry.query_associations(darks + raws)
+    assert len(associations) == 4
+    assert other.registry.query_associations(darks + raws) == associations
+    assert other.registry.get_collection_type("calib") is CollectionType.CALIBRATION
+    dark_id = {"instrument": "SPHEREx", "detector": 1}
+    when = Timespan(datetime(2025, 5, 1), datetime(2025, 5, 2))
+    found = other.find_dataset("dark", dark_id, collections="calib", timespan=when)
+    assert found == butler.find_dataset("dark", dark_id, collections="calib", timespan=when)
+    assert found is not None
+    assert [r.id for r in other.query_datasets("raw", collections="best")] == [raws[0].id]
+
+    clash = Butler.create(tmp_path / "clash")
+    ingest_simulated(clash, sim.root, ingest_type="dark", transfer="copy", run="mine")
+    clash.registry.register_collection("calib", CollectionType.CALIBRATION)
+    clash.registry.certify("calib", list(clash.query_datasets("dark", collections="mine")),
+                           Timespan(None, None))  # fmt: skip
+    before = clash.registry.query_collections()
+    with pytest.raises(CalibrationConflictError):
+        clash.import_(tmp_path / "exp")
+    assert clash.registry.query_collections() == before
+    assert not any(p.is_file() for p in (tmp_path / "clash").rglob("darkr/**/*"))
+
+
 def test_export_to_relative_directory(butler: Butler, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """export accepts a relative directory (as the CLI passes it), including one with '..'."""

@@ -536,7 +536,11 @@ def export(
     where: str,
     bind: tuple[str, ...],
 ) -> None:
-    """Export datasets (records and files) to DIRECTORY, for `import` into another repository."""
+    """Export datasets (records and files) to DIRECTORY, for `import` into another repository.
+
+    Their memberships of TAGGED and CALIBRATION collections (with validity ranges) go with
+    them: `import` tags and certifies them the same way.
+    """
     butler = open_butler(repo, writeable=False)
     refs = list(select_datasets(butler.registry, dataset_types, collections, where, bind))
     path = butler.export(refs, directory)
@@ -554,7 +558,8 @@ def export(
 )
 @handle_errors
 def import_(repo: str, directory: str, transfer: str) -> None:
-    """Import datasets exported to DIRECTORY, keeping ids, runs and data IDs."""
+    """Import datasets exported to DIRECTORY, keeping ids, runs and data IDs, and their
+    certifications and tags (all or nothing)."""
     refs = open_butler(repo).import_(directory, transfer=transfer)
     click.echo(f"Imported {len(refs)} dataset(s) from {directory}")
 

@@ -34,7 +34,7 @@ from ._calibrations import CalibrationStore
 from ._collections import CollectionStore, is_pattern
 from ._database import Database, make_engine, parse_url
 from ._dataset_types import DatasetTypeStore
-from ._datasets import DatasetStore
+from ._datasets import DatasetStore, chunked
 from ._dimensions import DimensionStore
 from ._locations import LocationStore
 from ._lookups import DatasetFinder
@@ -580,6 +580,47 @@ class Registry:
             return self._calibrations.decertify(conn, record, type_id, registered, timespan, std)
 
         return self._db.write(decertify)
+
+    def query_associations(
+        self, refs: RefsArg
+    ) -> list[tuple[str, uuid.UUID, Timespan | None]]:
+        """The TAGGED and CALIBRATION memberships of datasets.
+
+        Returns
+        -------
+        associations : `list` [`tuple`]
+            ``(collection, dataset id, validity)`` for each membership, ``validity`` None in
+            a TAGGED collection; ordered by collection name, then validity.
+
+        Examples
+        --------
+        >>> reg = Registry.create("sqlite://")
+        >>> reg.query_associations([])
+        []
+        """
+        ids = _ids(refs)
+        tables = self._db.tables
+        coll = tables.collection
+        out: list[tuple[str, uuid.UUID, Timespan | None]] = []
+        with self._db.read() as conn:
+            for chunk in chunked(ids):
+                tag = tables.dataset_tagged
+                stmt = sa.select(coll.c.name, tag.c.dataset_id).join(
+                    coll, coll.c.id == tag.c.collection_id
+                ).where(self._db.in_values(tag.c.dataset_id, chunk))
+                out += [(row[0], uuid.UUID(str(row[1])), None) for row in conn.execute(stmt)]
+                cal = tables.dataset_calibration
+                stmt = sa.select(
+                    coll.c.name, cal.c.dataset_id, cal.c.validity_begin, cal.c.validity_end
+                ).join(coll, coll.c.id == cal.c.collection_id).where(
+                    self._db.in_values(cal.c.dataset_id, chunk)
+                )
+                out += [
+                    (row[0], uuid.UUID(str(row[1])), Timespan.from_ns(row[2], row[3]))
+                    for row in conn.execute(stmt)
+                ]
+        out.sort(key=lambda a: (a[0], a[2].begin_ns if a[2] else 0, str(a[1])))
+        return out
 
     def remove_datasets(self, refs: RefsArg) -> None:
         """Delete datasets, their collection memberships and their location records."""

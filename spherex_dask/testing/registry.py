@@ -801,6 +801,23 @@ class RegistryTests:
         with pytest.raises(DatasetTypeError, match="calibration"):
             reg.certify("calib2", stacks, span)
 
+    def test_query_associations(
+        self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]
+    ) -> None:
+        """query_associations lists TAGGED and CALIBRATION memberships, with validities."""
+        a, b = darks
+        switch = exposure_timespan(5).begin
+        reg.register_collection("picked", CollectionType.TAGGED)
+        reg.associate("picked", b[:1])
+        assert reg.query_associations([a[0], b[0]]) == [
+            ("calib", a[0].id, Timespan(None, switch)),
+            ("calib", b[0].id, Timespan(switch, None)),
+            ("picked", b[0].id, None),
+        ]
+        assert reg.query_associations([]) == []
+        reg.decertify("calib", "dark", Timespan(None, None))
+        assert reg.query_associations(a) == []
+
     def test_decertify(
         self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]
     ) -> None:
