@@ -187,11 +187,17 @@ class _Builder:
                 set(theirs.dimensions) != set(ours.dimensions)
                 or theirs.storage_class != ours.storage_class
             ):
+                users = ", ".join(
+                    f"{node.label}.{conn.attribute}"
+                    for node in self.pipeline
+                    for conn in node.connections.values()
+                    if conn.name == name
+                )
                 raise DatasetTypeConflictError(
                     f"Dataset type {name!r} is registered with dimensions {theirs.dimensions} and "
-                    f"storage class {theirs.storage_class!r}, but the pipeline uses dimensions "
-                    f"{ours.dimensions} and storage class {ours.storage_class!r}; rename the pipeline's "
-                    "through config.connections or fix the task."
+                    f"storage class {theirs.storage_class!r}, but the pipeline ({users}) uses "
+                    f"dimensions {ours.dimensions} and storage class {ours.storage_class!r}; "
+                    "rename the pipeline's through config.connections or fix the task."
                 )
             result[name] = theirs
         return result

@@ -310,7 +310,9 @@ def test_registry_dataset_type_must_agree(make_registry):
         )
     )
     with pytest.raises(
-        DatasetTypeConflictError, match=r"'dark_subtracted'.*'Table'.*'SpectralImage'"
+        DatasetTypeConflictError,
+        match=r"'dark_subtracted'.*'Table', but the pipeline \(subtract.output, stack.images\) "
+        r"uses .*'SpectralImage'",
     ):
         build_quantum_graph(dark_pipeline(), registry, input_collections=INPUTS, output_run="out")
 
