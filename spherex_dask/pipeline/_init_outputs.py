@@ -187,15 +187,17 @@ def write_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     check_init_outputs(graph, butler)
     run = graph.output_run
     packages = _packages(configs)
-    with butler.registry.transaction():  # one commit for all
-        for dataset_type in init_output_types(list(configs)):
-            butler.registry.register_dataset_type(dataset_type)
-        for label, entry in configs.items():
-            if _stored(butler, f"{label}{CONFIG_SUFFIX}", run) is None:
-                butler.put(entry, f"{label}{CONFIG_SUFFIX}", {}, run=run)
-        stored = _stored(butler, PACKAGES, run)
-        if stored is None:
-            butler.put(packages, PACKAGES, {}, run=run)
+    # Each put is its own transaction: one enclosing them all would, rolled back (an
+    # interrupt, a failed put), leave the files of the puts before it unregistered, in the
+    # way of the next attempt. What an interrupted call stored is kept and not written again.
+    for dataset_type in init_output_types(list(configs)):
+        butler.registry.register_dataset_type(dataset_type)
+    for label, entry in configs.items():
+        if _stored(butler, f"{label}{CONFIG_SUFFIX}", run) is None:
+            butler.put(entry, f"{label}{CONFIG_SUFFIX}", {}, run=run)
+    stored = _stored(butler, PACKAGES, run)
+    if stored is None:
+        butler.put(packages, PACKAGES, {}, run=run)
     if stored is not None and stored != packages:
         changed = _differences(stored, packages)
         warnings.warn(

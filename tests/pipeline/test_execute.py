@@ -721,3 +721,27 @@ def test_run_records_task_configs_and_package_versions(butler, client):
     with pytest.warns(SpherexDaskWarning, match=r"other package versions \(numpy: '0\.0\.1' ->"):
         write_init_outputs(graph, butler)
     assert butler.get("packages", {}, collections="u/cfg")["numpy"] == "0.0.1"
+
+
+def test_init_outputs_interrupted_leave_no_file_in_the_way(butler, monkeypatch):
+    """An interrupt while the task configs are written (after the first is stored) leaves
+    nothing behind that a second attempt trips over: it writes them all."""
+    from spherex_dask.pipeline._init_outputs import write_init_outputs
+
+    graph = build(butler, pipeline(), run="u/init")
+    butler.registry.register_run("u/init")
+    real_put, calls = Butler.put, []
+
+    def put_then_interrupt(self, obj, dataset_type, *args, **kwargs):
+        calls.append(dataset_type)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_put(self, obj, dataset_type, *args, **kwargs)
+
+    monkeypatch.setattr(Butler, "put", put_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_init_outputs(graph, butler)
+    monkeypatch.setattr(Butler, "put", real_put)
+    write_init_outputs(graph, butler)
+    assert butler.get("subtract_config", {}, collections="u/init")["task"].endswith("Task")
+    assert butler.get("stack_config", {}, collections="u/init")["task"].endswith("StackTask")
