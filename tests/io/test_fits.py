@@ -256,6 +256,11 @@ def test_chunks_auto_and_bad_dimension_names(tmp_path) -> None:
     assert auto.chunks == ((1024, 1016), (1024, 1016))
     assert bands.chunks[1] == (2040,)
     assert bands.nbytes / len(bands.chunks[0]) <= 4 * 2**20
+    numpy_sizes = {"y": np.int64(512), "x": np.int64(-1)}  # numpy integers work as ints do
+    assert fmt.read(str(path), parameters={"chunks": numpy_sizes})["image"].data.chunks == (
+        (512, 512, 512, 504),
+        (2040,),
+    )
     with pytest.raises(FormatterError, match="names 'z'; the image dimensions are 'y' and 'x'"):
         fmt.read(str(path), parameters={"chunks": {"z": 3}})
     with pytest.raises(FormatterError, match=r"positive integers, -1 .* or 'auto'"):

@@ -14,6 +14,7 @@ Missing dimensions in the mapping form mean the whole axis.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -166,7 +167,9 @@ def parse_chunks(
     """
     if chunks is None or (isinstance(chunks, Mapping) and not chunks):
         return default(shape, itemsize)
-    if (isinstance(chunks, int) and not isinstance(chunks, bool)) or chunks == "auto":
+    if (isinstance(chunks, numbers.Integral) and not isinstance(chunks, bool)) or (
+        isinstance(chunks, str) and chunks == "auto"
+    ):
         pair: tuple[Any, Any] = (chunks, chunks)
     elif isinstance(chunks, Mapping):
         unknown = sorted(map(str, set(chunks) - {"y", "x"}))
@@ -185,12 +188,13 @@ def parse_chunks(
         )
     result: list[Any] = []
     for value, size in zip(pair, shape, strict=True):
-        if value is None or (isinstance(value, int) and value == -1):
+        integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if value is None or (integer and value == -1):
             result.append(size)
-        elif value == "auto":
+        elif isinstance(value, str) and value == "auto":
             result.append("auto")
-        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            result.append(min(value, size))
+        elif integer and value > 0:
+            result.append(min(int(value), size))
         else:
             raise FormatterError(
                 f"Chunk sizes must be positive integers, -1 (the whole axis) or 'auto', got "
