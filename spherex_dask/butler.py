@@ -438,7 +438,8 @@ class Butler:
 
     def _registered(self, locations: Sequence[DatasetLocation]) -> bool:
         """Whether the registry holds ``locations`` (all or none: they were inserted in one
-        transaction), asked before undoing a write or transfer that failed.
+        transaction; the first one's id and path are compared), asked before undoing a write
+        or transfer that failed.
 
         An interrupt (Ctrl-C, SIGTERM) can arrive after the transaction has committed and
         before the code after it runs; the files are then registered and must stay. If the
@@ -448,8 +449,11 @@ class Butler:
         if not locations:
             return False
         try:
-            first = locations[0].dataset_id
-            return bool(self.registry.get_locations([first]).get(first))
+            first = locations[0]
+            stored = self.registry.get_locations([first.dataset_id]).get(first.dataset_id)
+            # The same path: a dataset that existed before (an import of an id already here)
+            # has another location, and the new copy must still be removed.
+            return any(loc.path == first.path for loc in stored or [])
         except Exception:
             logger.debug("Could not ask the registry about %s", locations[0], exc_info=True)
             return False

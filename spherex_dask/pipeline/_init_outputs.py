@@ -22,7 +22,12 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingDatasetTypeError, PipelineError, SpherexDaskWarning
+from ..errors import (
+    DatasetConflictError,
+    MissingDatasetTypeError,
+    PipelineError,
+    SpherexDaskWarning,
+)
 from ..types import DatasetType
 
 if TYPE_CHECKING:
@@ -138,6 +143,16 @@ def _stored(butler: Butler, name: str, run: str) -> Any | None:
     return None if ref is None else butler.get(ref)
 
 
+def _put_once(butler: Butler, obj: Any, name: str, run: str) -> bool:
+    """Put ``obj`` as the dataset ``name`` of ``run``; return True if another process put
+    one there first (two commands extending one run at once)."""
+    try:
+        butler.put(obj, name, {}, run=run)
+    except DatasetConflictError:
+        return True
+    return False
+
+
 def check_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     """Check the graph's task configs against those its output run was made with, if any.
 
@@ -192,12 +207,15 @@ def write_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     # way of the next attempt. What an interrupted call stored is kept and not written again.
     for dataset_type in init_output_types(list(configs)):
         butler.registry.register_dataset_type(dataset_type)
+    raced = False
     for label, entry in configs.items():
         if _stored(butler, f"{label}{CONFIG_SUFFIX}", run) is None:
-            butler.put(entry, f"{label}{CONFIG_SUFFIX}", {}, run=run)
+            raced |= _put_once(butler, entry, f"{label}{CONFIG_SUFFIX}", run)
+    if raced:  # another run into the same run wrote a config first: it must be this one
+        check_init_outputs(graph, butler)
     stored = _stored(butler, PACKAGES, run)
-    if stored is None:
-        butler.put(packages, PACKAGES, {}, run=run)
+    if stored is None and _put_once(butler, packages, PACKAGES, run):
+        stored = _stored(butler, PACKAGES, run)
     if stored is not None and stored != packages:
         changed = _differences(stored, packages)
         warnings.warn(

@@ -62,6 +62,8 @@ class DatasetStore:
     # -- data IDs to rows ----------------------------------------------------------------
     def key_tuples(self, dims: tuple[str, ...], data_ids: Iterable[Mapping[str, Any]]) -> list[Key]:
         """:meth:`key_tuple` for many data IDs, with a C-speed path for well-typed dicts."""
+        if not dims:  # a dataset type without dimensions
+            return [self.key_tuple(dims, data_id) for data_id in data_ids]
         getter = operator.itemgetter(*dims)
         expected = tuple(self._key_types[d][0] for d in dims)
         size = len(dims)
@@ -325,13 +327,15 @@ class DatasetStore:
         table = self._db.tables.dataset
         dims = dataset_type.dimensions
         columns = [table.c[d] for d in dims]
-        target = sa.tuple_(*columns) if len(columns) > 1 else columns[0]
         found: list[str] = []
         for chunk in chunked(list(keys)):
-            values = chunk if len(columns) > 1 else [k[0] for k in chunk]
             stmt = sa.select(table.c.id, *columns).where(
-                table.c.run_id == run.id, table.c.dataset_type_id == type_id, target.in_(values)
+                table.c.run_id == run.id, table.c.dataset_type_id == type_id
             )
+            if len(columns) > 1:
+                stmt = stmt.where(sa.tuple_(*columns).in_(chunk))
+            elif columns:  # else a type without dimensions: one dataset per run
+                stmt = stmt.where(columns[0].in_([k[0] for k in chunk]))
             for row in conn.execute(stmt.limit(5)):
                 found.append(f"{DataId(dict(zip(dims, row[1:], strict=True)))} (id {row[0]})")
             if len(found) >= 5:

@@ -801,6 +801,16 @@ class RegistryTests:
         with pytest.raises(DatasetTypeError, match="calibration"):
             reg.certify("calib2", stacks, span)
 
+    def test_dataset_without_dimensions_conflict(self, reg: Registry) -> None:
+        """A dataset type without dimensions holds one dataset per run; a second is a clear
+        conflict (the message named no data ID and failed with an IndexError)."""
+        reg.register_dataset_type(DatasetType(name="cfg", dimensions=(), storage_class="X"))
+        reg.register_run("r")
+        (first,) = reg.insert_datasets("cfg", [{}], "r")
+        with pytest.raises(DatasetConflictError, match=r"'cfg' already exist in run 'r'"):
+            reg.insert_datasets("cfg", [{}], "r")
+        assert reg.find_dataset("cfg", {}, collections="r") == first
+
     def test_query_associations(
         self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]
     ) -> None:

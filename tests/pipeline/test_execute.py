@@ -745,3 +745,26 @@ def test_init_outputs_interrupted_leave_no_file_in_the_way(butler, monkeypatch):
     write_init_outputs(graph, butler)
     assert butler.get("subtract_config", {}, collections="u/init")["task"].endswith("Task")
     assert butler.get("stack_config", {}, collections="u/init")["task"].endswith("StackTask")
+
+
+def test_init_outputs_written_meanwhile_by_another_command(butler, monkeypatch):
+    """Two commands extending one run at once: the one that finds a config written between
+    its lookup and its put accepts the same config, and refuses another."""
+    import spherex_dask.pipeline._init_outputs as init_outputs
+
+    graph = build(butler, pipeline(), run="u/race")
+    butler.registry.register_run("u/race")
+    init_outputs.write_init_outputs(graph, butler)  # the other command, first
+    lookups = {"count": 0}
+    real_stored = init_outputs._stored
+
+    def not_yet(butler_, name, run):  # the 4 config lookups before the other's commit
+        lookups["count"] += 1
+        return None if lookups["count"] <= 4 else real_stored(butler_, name, run)
+
+    monkeypatch.setattr(init_outputs, "_stored", not_yet)
+    init_outputs.write_init_outputs(graph, butler)  # the same config: fine
+    lookups["count"] = 0
+    changed = build(butler, pipeline(propagate_flags=False), run="u/race")
+    with pytest.raises(PipelineError, match="another config"):
+        init_outputs.write_init_outputs(changed, butler)
