@@ -434,3 +434,16 @@ def test_retry_after_an_ingest_killed_before_registering(tmp_path: Path, sim) ->
         "\n".join(getattr(info.value, "__notes__", []))
     )
     butler.close()
+
+
+def test_cleanup_question_compares_the_registered_path(butler: Butler) -> None:
+    """The clean-up after a failed write keeps a file only if the registry holds that very
+    location: a copy made for an id that was registered before, at another path (an import
+    of a dataset that exists here), is still removed."""
+    import dataclasses
+
+    ref = next(iter(butler.query_datasets("raw", collections=["rawexpr"])))
+    (stored,) = butler.registry.get_locations([ref.id])[ref.id]
+    assert butler._registered([stored])
+    assert not butler._registered([dataclasses.replace(stored, path=stored.path + ".copy")])
+    assert not butler._registered([])
