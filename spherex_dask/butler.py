@@ -240,12 +240,63 @@ class Butler:
             given = dict(data_id or {}, **kwargs)
             advice = (
                 self._unknown_value(given)
+                or self._calibration_hint(parent, given, collections, timespan)
                 or "check the data ID and collections with `spherex-dask query-datasets`."
             )
             raise DatasetNotFoundError(
                 f"No {parent!r} dataset with data ID {given} in collections [{searched}]; {advice}"
             )
         return ref, component or None
+
+    def _calibration_hint(
+        self,
+        parent: str,
+        data_id: Mapping[str, Any],
+        collections: str | Sequence[str] | None,
+        timespan: Timespan | None,
+    ) -> str | None:
+        """Why a calibration lookup found nothing, when datasets of the data ID are certified
+        in the collections searched, but for other times: their validity ranges and the
+        time looked up."""
+        from .types import CollectionType
+
+        try:
+            dataset_type = self.registry.get_dataset_type(parent)
+            if not dataset_type.is_calibration:
+                return None
+            calibs = [
+                c
+                for c in self.registry.query_collections(
+                    self._collections(collections), flatten_chains=True
+                )
+                if self.registry.get_collection_type(c) is CollectionType.CALIBRATION
+            ]
+            if not calibs:
+                return None
+            own = {k: v for k, v in data_id.items() if k in dataset_type.dimensions}
+            refs = list(
+                self.registry.query_datasets(
+                    parent, collections=calibs, data_id=own, find_first=False
+                )
+            )
+            ranges = [
+                f"{validity} in {name!r}"
+                for name, _, validity in self.registry.query_associations(refs)
+                if validity is not None and name in calibs
+            ]
+            if timespan is None:
+                records = self.registry.expand_data_id(data_id).records or {}
+                exposure = records.get("exposure")
+                timespan = exposure.timespan if exposure is not None else None
+        except SpherexDaskError:
+            return None
+        if not ranges or timespan is None:
+            return None
+        return (
+            f"the {parent!r} datasets of this data ID are certified only for "
+            f"{'; '.join(ranges[:5])}, and the lookup was for {timespan}. Certify one valid "
+            "then with `spherex-dask certify-calibrations` (--begin-date, --end-date)."
+        )
 
     def _unknown_value(self, data_id: Mapping[str, Any]) -> str | None:
         """Why no dataset can have ``data_id``, when one of its values has no dimension

@@ -447,3 +447,21 @@ def test_cleanup_question_compares_the_registered_path(butler: Butler) -> None:
     assert butler._registered([stored])
     assert not butler._registered([dataclasses.replace(stored, path=stored.path + ".copy")])
     assert not butler._registered([])
+
+
+def test_calibration_lookup_that_finds_nothing_names_the_ranges(butler: Butler, sim) -> None:
+    """A dark certified only for other times: the not-found error gives its validity range
+    and the exposure's time that was looked up, and how to certify one."""
+    from datetime import datetime
+
+    from spherex_dask.types import CollectionType, Timespan
+
+    darks = list(butler.query_datasets("dark", collections=["darkr"]))
+    butler.registry.register_collection("later", CollectionType.CALIBRATION)
+    butler.registry.certify("later", darks, Timespan(datetime(2030, 1, 1), None))
+    with pytest.raises(DatasetNotFoundError) as info:
+        butler.get("dark", raw_id(sim), collections="later")
+    message = str(info.value)
+    assert "certified only for [2030-01-01T00:00:00+00:00, +inf) in 'later'" in message
+    assert "the lookup was for [2025-" in message
+    assert "certify-calibrations" in message
