@@ -824,13 +824,16 @@ class Registry:
         bind: Mapping[str, Any] | None = None,
         data_id: Mapping[str, Any] | None = None,
         find_first: bool = True,
+        **kwargs: Any,
     ) -> int:
         """The number of datasets :meth:`query_datasets` would return, counted in the database.
 
-        Takes the same arguments and raises the same errors, but runs one ``SELECT COUNT(*)``
-        per dataset type instead of streaming the rows.
+        Takes the same arguments (data ID values as keywords too) and raises the same errors,
+        but runs one ``SELECT COUNT(*)`` per dataset type instead of streaming the rows.
         """
-        constraint = data_id.to_dict() if isinstance(data_id, DataId) else dict(data_id or {})
+        constraint = dict(
+            data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs
+        )
         total = 0
         with self._db.read() as conn:
             path = self._search_path(conn, collections)

@@ -1019,6 +1019,7 @@ class RegistryTests:
                 "find_first": False,
             },
             {"dataset_types": "dark", "collections": "calib", "find_first": False},
+            {"dataset_types": "raw", "collections": two_runs, "detector": 3, "exposure": 2},
             {
                 "dataset_types": "raw",
                 "collections": "raw/run1",
