@@ -7,7 +7,10 @@ Two conventions (``naming=``):
 kind      ``"poc"`` (the 2020 proof of concept)
 ========  ===========================================================================
 raw       ``sim_exposure_{exposure_id:06d}_array_{detector}.fits``
-dark      ``sim_dark_array_{detector}_dark_current.fits`` (one dark per detector)
+dark      ``sim_dark_array_{detector}_dark_current.fits`` (one dark per detector); the
+          proof of concept's own per-exposure dark names,
+          ``sim_exposure_{exposure_id:06d}_array_{detector}_dark_current.fits``, are
+          recognised too
 level2    ``sim_exposure_{exposure_id:06d}_array_{detector}_level2.fits``
 ========  ===========================================================================
 
@@ -62,13 +65,13 @@ _DATE = r"(?P<year>\d{4})-(?P<doy>\d{3})"
 
 RAW_POC_REGEX = re.compile(rf"^sim_exposure_(?P<exposure>\d+)_array_{_DET}\.fits$")
 LEVEL2_POC_REGEX = re.compile(rf"^sim_exposure_(?P<exposure>\d+)_array_{_DET}_level2\.fits$")
-DARK_POC_REGEX = re.compile(rf"^sim_dark_array_{_DET}_dark_current\.fits$")
+DARK_POC_REGEX = re.compile(rf"^sim_(?:dark|exposure_\d+)_array_{_DET}_dark_current\.fits$")
 RAW_IRSA_REGEX = re.compile(rf"^level1_{_OBS}D{_DET}_spx_l1-v(?P<version>\d+)-{_DATE}\.fits$")
 LEVEL2_REGEX = re.compile(rf"^level2_{_OBS}D{_DET}_spx_l2b-v(?P<version>\d+)-{_DATE}\.fits$")
 DARK_IRSA_REGEX = re.compile(rf"^cal-drk-v(?P<version>\d+)-{_DATE}_D{_DET}\.fits$")
 #: Either dark convention; only the ``detector`` group is common to both.
 DARK_REGEX = re.compile(
-    rf"^(?:(?P<poc>sim_dark_array_)|cal-drk-v\d+-\d{{4}}-\d{{3}}_D){_DET}(?(poc)_dark_current)\.fits$"
+    rf"^(?:(?P<poc>sim_(?:dark|exposure_\d+)_array_)|cal-drk-v\d+-\d{{4}}-\d{{3}}_D){_DET}(?(poc)_dark_current)\.fits$"
 )
 
 _PATTERNS: tuple[tuple[FileKind, re.Pattern[str]], ...] = (

@@ -109,3 +109,14 @@ def test_file_name_errors() -> None:
         file_name("dark", naming="irsa", detector=1)
     with pytest.raises(ConfigError, match="kind"):
         file_name("flat", naming="poc", detector=1, exposure=exposure)  # type: ignore[arg-type]
+
+
+def test_proof_of_concept_dark_names() -> None:
+    # The 2020 proof of concept named its darks after an exposure and array, as its raw
+    # frames: ``sim_exposure_000000_array_2_dark_current.fits`` (SPHEREX.md).
+    name = "sim_exposure_000000_array_2_dark_current.fits"
+    assert DARK_POC_REGEX.match(name)["detector"] == "2"
+    assert DARK_REGEX.match(name)["detector"] == "2"
+    assert parse_file_name(name) == {"kind": "dark", "detector": 2}
+    assert not RAW_POC_REGEX.match(name)
+    assert not LEVEL2_POC_REGEX.match(name)
