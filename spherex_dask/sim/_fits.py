@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from astropy.io import fits
 from ..errors import OutputExistsError
 from ._exposures import SimulatedExposure, mjd
 from ._instrument import DETECTORS, EXPOSURE_TIME, FLAG_BITS, INSTRUMENT_NAME, psf_fwhm_arcsec
-from ._naming import SIM_VERSION, FileKind
+from ._naming import SIM_VERSION, FileKind, processing_time
 from ._scene import Scene, detector_model, psf_cube
 from ._wcs import celestial_cards, spectral_cards, wcs_wave_hdu
 
@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 Cards = list[tuple[str, object, str]]
 
-#: Processing delay assumed between an exposure's end and its Level-2 file.
-LEVEL2_DELAY = timedelta(hours=6)
 _DARK_FRAMES = 100  # frames averaged into a dark calibration (assumption)
 _TAG_DARK_CAL = 0xCA1
 
@@ -144,7 +142,7 @@ def write_raw(path: str | Path, scene: Scene, *, overwrite: bool = False) -> Pat
     OutputExistsError
         If ``path`` exists and ``overwrite`` is false.
     """
-    exposure, date = scene.exposure, scene.exposure.end
+    exposure, date = scene.exposure, processing_time("raw", scene.exposure)
     hdul = fits.HDUList(
         [
             _primary("raw", scene.detector, date, _exposure_cards(exposure)),
@@ -165,7 +163,7 @@ def write_level2(path: str | Path, scene: Scene, *, overwrite: bool = False) -> 
     OutputExistsError
         If ``path`` exists and ``overwrite`` is false.
     """
-    exposure, date = scene.exposure, scene.exposure.end + LEVEL2_DELAY
+    exposure, date = scene.exposure, processing_time("level2", scene.exposure)
     gain = np.float32(DETECTORS[scene.detector].gain)
     image = np.subtract(scene.raw, scene.model.dark)
     image *= gain

@@ -23,8 +23,8 @@ dark      ``cal-drk-v{N}-{YYYY}-{DOY}_D{det}.fits`` (date = start of validity)
 level2    ``level2_{PP}_{large:04d}_{small}D{det}_spx_l2b-v{N}-{YYYY}-{DOY}.fits``
 ========  ===========================================================================
 
-``{YYYY}-{DOY}`` of raw and Level-2 names is the (simulated) processing date, taken to be the
-exposure's UTC date. Every regex is anchored: match it against a file's base name. Named groups:
+``{YYYY}-{DOY}`` of raw and Level-2 names is the (simulated) processing date: the UTC date of
+the files' ``DATE`` card (:func:`processing_time`: raw, the exposure's end; Level-2, 6 h later). Every regex is anchored: match it against a file's base name. Named groups:
 ``exposure`` (poc names), ``planning_period``, ``large_slew``, ``small_slew`` (IRSA names),
 ``detector`` (all), plus ``version``, ``year``, ``doy`` where the name has them.
 """
@@ -32,7 +32,7 @@ exposure's UTC date. Every regex is anchored: match it against a file's base nam
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from ..errors import ConfigError, IngestError
@@ -55,6 +55,9 @@ __all__ = [
 
 FileKind = Literal["raw", "dark", "level2"]
 Naming = Literal["poc", "irsa"]
+
+#: Processing delay assumed between an exposure's end and its Level-2 file.
+LEVEL2_DELAY = timedelta(hours=6)
 
 #: Version number written into IRSA-style names (``-v1-``) and the ``VERSION`` header card.
 SIM_VERSION = 1
@@ -86,6 +89,14 @@ _PATTERNS: tuple[tuple[FileKind, re.Pattern[str]], ...] = (
 
 def _processing_date(time: datetime) -> str:
     return time.strftime("%Y-%j")
+
+
+def processing_time(kind: FileKind, exposure: SimulatedExposure) -> datetime:
+    """Simulated processing time of an exposure's raw (its end) or Level-2 file (6 h later).
+
+    It is the file's ``DATE`` card, and its UTC date ends the file's IRSA-style name.
+    """
+    return exposure.end + LEVEL2_DELAY if kind == "level2" else exposure.end
 
 
 def file_name(
@@ -134,7 +145,7 @@ def file_name(
     level, product = ("level1", "l1") if kind == "raw" else ("level2", "l2b")
     return (
         f"{level}_{exposure.obs_id}D{detector}_spx_{product}-v{SIM_VERSION}-"
-        f"{_processing_date(exposure.begin)}.fits"
+        f"{_processing_date(processing_time(kind, exposure))}.fits"
     )
 
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
 from spherex_dask.errors import ConfigError, IngestError
@@ -120,3 +123,20 @@ def test_proof_of_concept_dark_names() -> None:
     assert parse_file_name(name) == {"kind": "dark", "detector": 2}
     assert not RAW_POC_REGEX.match(name)
     assert not LEVEL2_POC_REGEX.match(name)
+
+
+@pytest.mark.parametrize("kind", ["raw", "level2"])
+def test_name_date_is_the_files_processing_date(kind: str, tmp_path: Path) -> None:
+    # IRSA names end in the processing date (year, day of year); the simulated files' DATE
+    # card is their processing time, so both must name the same day, also for an exposure
+    # whose processing falls on the next day.
+    from astropy.io import fits
+
+    from spherex_dask.sim import file_name, make_exposures, make_scene, write_level2, write_raw
+
+    exposure = make_exposures(1, start=datetime(2025, 5, 8, 23, 0, tzinfo=UTC))[0]
+    name = file_name(kind, naming="irsa", detector=1, exposure=exposure)  # type: ignore[arg-type]
+    writer = write_raw if kind == "raw" else write_level2
+    path = writer(tmp_path / name, make_scene(exposure, 1, size=16, seed=0))
+    date = datetime.fromisoformat(fits.getval(path, "DATE", 0))
+    assert name.endswith(f"-{date:%Y-%j}.fits")
