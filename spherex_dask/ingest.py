@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,61 @@ _EXPOSURE_KEYWORDS = frozenset(
 )  # fmt: skip
 
 
+#: Keywords taken from the IMAGE extension when the primary header lacks them: IRSA's Level-2
+#: files keep only ``VERSION`` in the primary header (SPHEREX.md).
+_IMAGE_KEYWORDS = ("DETECTOR", "OBSID", "EXPIDN", "DATE-OBS", "MJD-OBS", "DATE-END", "EXPTIME")
+_MJD_ZERO = datetime(1858, 11, 17, tzinfo=UTC)
+
+
+def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``primary`` completed from the IMAGE extension's header, for a file laid out as IRSA
+    distributes Level-2 files; and whether the exposure's length had to be assumed.
+
+    The planning period and slew counters come from ``OBSID``, the start from ``DATE-OBS``
+    or ``MJD-OBS``; without ``EXPTIME`` the exposure is taken to last the simulator's
+    :data:`~spherex_dask.sim.EXPOSURE_TIME` (SPHEREx's exposure time is unverified). Keywords
+    that cannot be found are left out, for the caller's error to name.
+    """
+    import warnings
+
+    from astropy.io import fits
+
+    from .errors import DimensionError
+    from .sim import parse_obs_id
+    from .sim._instrument import EXPOSURE_TIME
+
+    merged = dict(primary)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = fits.getheader(path, "IMAGE")
+    except (OSError, KeyError, ValueError, IndexError):
+        return merged, False
+    for key in _IMAGE_KEYWORDS:
+        if key not in merged and key in image:
+            merged[key] = image[key]
+    try:
+        period, large, small = parse_obs_id(str(merged.get("OBSID", "")))
+    except DimensionError:
+        pass
+    else:
+        merged.setdefault("PLANPER", period)
+        merged.setdefault("LSLEW", large)
+        merged.setdefault("SSLEW", small)
+    if "DATE-OBS" not in merged and isinstance(merged.get("MJD-OBS"), int | float):
+        begin = _MJD_ZERO + timedelta(days=float(merged["MJD-OBS"]))
+        merged["DATE-OBS"] = begin.isoformat()
+    assumed = "EXPTIME" not in merged
+    merged.setdefault("EXPTIME", EXPOSURE_TIME)
+    if "DATE-END" not in merged and "DATE-OBS" in merged:
+        try:
+            end = parse_time(str(merged["DATE-OBS"])) + timedelta(seconds=float(merged["EXPTIME"]))
+        except (ValueError, TypeError):
+            return merged, assumed
+        merged["DATE-END"] = end.isoformat()
+    return merged, assumed
+
+
 def _read_primary_header(path: Path, keys: Collection[str] | None = None) -> Mapping[str, Any]:
     from .io import read_primary_header
 
@@ -132,7 +187,7 @@ def exposure_records_from_header(
 
     def need(key: str) -> Any:
         if key not in header:
-            raise IngestError(f"{path!r}: primary header lacks keyword {key!r}.")
+            raise IngestError(f"{path!r}: the header lacks keyword {key!r}.")
         return header[key]
 
     try:
@@ -273,10 +328,17 @@ def _datasets_from_headers(
 
         iterator = tqdm(paths, desc="reading headers", unit="file")
     keys = _EXPOSURE_KEYWORDS | {"DETECTOR"}
+    assumed = 0
     for path in iterator:
         header = _read_primary_header(path, keys)
+        per_exposure = "exposure" in dataset_type.dimensions
+        if "DETECTOR" not in header or (per_exposure and "OBSID" not in header):  # IRSA's
+            header, guessed = _with_image_header(path, header)
+            assumed += guessed and per_exposure
         if "DETECTOR" not in header:
-            raise IngestError(f"{str(path)!r}: primary header lacks keyword 'DETECTOR'.")
+            raise IngestError(
+                f"{str(path)!r}: neither the primary nor the IMAGE header has keyword 'DETECTOR'."
+            )
         data_id: dict[str, Any] = {"instrument": INSTRUMENT, "detector": int(header["DETECTOR"])}
         if "exposure" in dataset_type.dimensions:
             planning, exposure = exposure_records_from_header(header, path=str(path))
@@ -285,6 +347,18 @@ def _datasets_from_headers(
             data_id["exposure"] = exposure["id"]
         datasets.append(
             FileDataset(path=str(path), dataset_type=dataset_type.name, data_id=data_id)
+        )
+    if assumed:
+        import warnings
+
+        from .errors import SpherexDaskWarning
+        from .sim._instrument import EXPOSURE_TIME
+
+        warnings.warn(
+            f"{assumed} file(s) have no EXPTIME (nor DATE-END): their exposures are taken to "
+            f"last {EXPOSURE_TIME:g} s from their start, for the exposures' timespans.",
+            SpherexDaskWarning,
+            stacklevel=3,
         )
     records = {"planning_period": list(periods.values()), "exposure": list(exposures.values())}
     return datasets, records

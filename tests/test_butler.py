@@ -465,3 +465,43 @@ def test_calibration_lookup_that_finds_nothing_names_the_ranges(butler: Butler, 
     assert "certified only for [2030-01-01T00:00:00+00:00, +inf) in 'later'" in message
     assert "the lookup was for [2025-" in message
     assert "certify-calibrations" in message
+
+
+def test_ingest_level2_files_in_irsa_layout(tmp_path: Path) -> None:
+    """IRSA's Level-2 files keep only VERSION in the primary header and the identifiers in
+    the IMAGE header (SPHEREX.md): ingest-simulated takes them from there, the planning
+    period and slews from OBSID, the start from MJD-OBS, and says that it assumed the
+    exposure's length."""
+    from datetime import timedelta
+
+    from spherex_dask.errors import SpherexDaskWarning
+    from spherex_dask.sim._instrument import EXPOSURE_TIME
+
+    made = simulate(tmp_path / "sim", exposures=1, detectors=(3,), size=SIZE, seed=2,
+                    level2=True, naming="irsa")  # fmt: skip
+    (original,) = [f.path for f in made.files if f.kind == "level2"]
+    irsa = tmp_path / "irsa"
+    irsa.mkdir()
+    with fits.open(original) as hdul:
+        image = hdul["IMAGE"].header
+        for key in ("DETECTOR", "OBSID", "EXPIDN", "MJD-OBS"):  # as SPHEREX.md lists them
+            assert key in image, key
+        for key in ("EXPTIME", "DATE-OBS", "DATE-END", "PLANPER", "LSLEW", "SSLEW"):
+            image.remove(key, ignore_missing=True)
+        primary = fits.PrimaryHDU()
+        primary.header["VERSION"] = "20"
+        fits.HDUList([primary, *hdul[1:]]).writeto(irsa / Path(original).name)
+
+    butler = Butler.create(tmp_path / "repo")
+    with pytest.warns(SpherexDaskWarning, match=f"last {EXPOSURE_TIME:g} s"):
+        (ref,) = ingest_simulated(butler, irsa, ingest_type="level2", transfer="copy")
+    exposure = made.exposures[0]
+    assert ref.data_id["detector"] == 3
+    assert ref.data_id["exposure"] == exposure.exposure_id
+    (record,) = butler.registry.query_dimension_records("exposure")
+    assert record.values["obs_id"] == exposure.obs_id
+    assert record.values["planning_period"] == exposure.obs_id[:10]
+    begin = record.timespan.begin
+    assert abs(begin - exposure.begin) < timedelta(milliseconds=1)
+    assert record.timespan.end - begin == timedelta(seconds=EXPOSURE_TIME)
+    assert butler.get(ref, collections="level2r").image.shape == (SIZE, SIZE)
