@@ -16,6 +16,8 @@ from typing import Any
 
 __all__ = [
     "DATASET_ID_NAMESPACE",
+    "INT64_MAX",
+    "INT64_MIN",
     "NS_MAX",
     "NS_MIN",
     "QUANTUM_STATUSES",
@@ -37,6 +39,9 @@ DataIdValue = int | str
 
 #: Namespace of the deterministic (UUID5) dataset ids.
 DATASET_ID_NAMESPACE = uuid.UUID("2b3c2a5e-5a3a-4a8e-9e33-5fd1c6a3e0d1")
+
+#: The integers the registry's integer columns (BIGINT) hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: Nanosecond sentinels used for unbounded timespan ends in the database.
 NS_MIN = -(2**62)

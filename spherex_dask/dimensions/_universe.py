@@ -19,7 +19,7 @@ import yaml
 
 from .._yaml import fast_safe_load
 from ..errors import ConfigError, DataIdError
-from ..types import DataId, DataIdValue
+from ..types import INT64_MAX, INT64_MIN, DataId, DataIdValue
 
 __all__ = ["DimensionElement", "DimensionField", "DimensionUniverse"]
 
@@ -271,7 +271,7 @@ class DimensionUniverse:
                 isinstance(value, str) and value.strip().lstrip("-").isdigit()
             ):
                 number = int(value)
-                if not -(2**63) <= number < 2**63:
+                if not INT64_MIN <= number <= INT64_MAX:
                     raise DataIdError(
                         f"Data ID value {value!r} for {dimension!r} does not fit in 64 bits "
                         f"(the registry's integer keys); check the number of digits."

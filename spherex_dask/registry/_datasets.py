@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ..dimensions import DimensionUniverse
 from ..errors import DataIdError, DatasetConflictError, DatasetNotFoundError
-from ..types import DataId, DatasetRef, DatasetType
+from ..types import INT64_MAX, INT64_MIN, DataId, DatasetRef, DatasetType
 from ._collections import CollectionRecord, CollectionStore
 from ._database import Database
 from ._dataset_types import DatasetTypeStore
@@ -23,9 +23,6 @@ from ._ids import deterministic_ids, paused_gc, random_uuids
 __all__ = ["BATCH", "DatasetStore", "chunked"]
 
 logger = logging.getLogger(__name__)
-
-#: The values a BIGINT key column holds.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 #: Rows per executemany batch.
 BATCH = 5000
@@ -95,7 +92,7 @@ class DatasetStore:
                 bad = max(len(k[i]) for k in keys) > length
             else:
                 column = [k[i] for k in keys]
-                bad = min(column) < _INT64_MIN or max(column) > _INT64_MAX
+                bad = min(column) < INT64_MIN or max(column) > INT64_MAX
             if bad:
                 for key in keys:
                     self.universe.coerce_value(dim, key[i])  # raises naming the value
@@ -155,7 +152,7 @@ class DatasetStore:
             if (
                 type(value) is not kind
                 or (isinstance(value, str) and len(value) > length)
-                or (isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX)
+                or (isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX)
             ):
                 value = self.universe.coerce_value(dim, value)
             out.append(value)
