@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,6 @@ _EXPOSURE_KEYWORDS = frozenset(
 #: Keywords taken from the IMAGE extension when the primary header lacks them: IRSA's Level-2
 #: files keep only ``VERSION`` in the primary header (SPHEREX.md).
 _IMAGE_KEYWORDS = ("DETECTOR", "OBSID", "EXPIDN", "DATE-OBS", "MJD-OBS", "DATE-END", "EXPTIME")
-_MJD_ZERO = datetime(1858, 11, 17, tzinfo=UTC)
 
 
 def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -130,6 +129,7 @@ def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str
 
     from .errors import DimensionError
     from .sim import parse_obs_id
+    from .sim._exposures import from_mjd
     from .sim._instrument import EXPOSURE_TIME
 
     merged = dict(primary)
@@ -151,8 +151,7 @@ def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str
         merged.setdefault("LSLEW", large)
         merged.setdefault("SSLEW", small)
     if "DATE-OBS" not in merged and isinstance(merged.get("MJD-OBS"), int | float):
-        begin = _MJD_ZERO + timedelta(days=float(merged["MJD-OBS"]))
-        merged["DATE-OBS"] = begin.isoformat()
+        merged["DATE-OBS"] = from_mjd(float(merged["MJD-OBS"])).isoformat()
     assumed = "EXPTIME" not in merged
     merged.setdefault("EXPTIME", EXPOSURE_TIME)
     if "DATE-END" not in merged and "DATE-OBS" in merged:
@@ -328,10 +327,10 @@ def _datasets_from_headers(
 
         iterator = tqdm(paths, desc="reading headers", unit="file")
     keys = _EXPOSURE_KEYWORDS | {"DETECTOR"}
+    per_exposure = "exposure" in dataset_type.dimensions
     assumed = 0
     for path in iterator:
         header = _read_primary_header(path, keys)
-        per_exposure = "exposure" in dataset_type.dimensions
         if "DETECTOR" not in header or (per_exposure and "OBSID" not in header):  # IRSA's
             header, guessed = _with_image_header(path, header)
             assumed += guessed and per_exposure
@@ -340,7 +339,7 @@ def _datasets_from_headers(
                 f"{str(path)!r}: neither the primary nor the IMAGE header has keyword 'DETECTOR'."
             )
         data_id: dict[str, Any] = {"instrument": INSTRUMENT, "detector": int(header["DETECTOR"])}
-        if "exposure" in dataset_type.dimensions:
+        if per_exposure:
             planning, exposure = exposure_records_from_header(header, path=str(path))
             periods[planning["name"]] = planning
             exposures[exposure["id"]] = exposure

@@ -204,6 +204,17 @@ def mjd(time: datetime) -> float:
     return (time - _MJD_EPOCH) / timedelta(days=1)
 
 
+def from_mjd(value: float) -> datetime:
+    """The aware UTC datetime of a Modified Julian Date (the inverse of :func:`mjd`).
+
+    Examples
+    --------
+    >>> from_mjd(1.5).isoformat()
+    '1858-11-18T12:00:00+00:00'
+    """
+    return _MJD_EPOCH + timedelta(days=value)
+
+
 def _slew_counters(n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """Consecutive (large, small) counters: each large slew has 1-4 small slews, mostly 4."""
     counters: list[tuple[int, int]] = []
