@@ -264,13 +264,11 @@ class Butler:
             dataset_type = self.registry.get_dataset_type(parent)
             if not dataset_type.is_calibration:
                 return None
-            calibs = [
-                c
-                for c in self.registry.query_collections(
-                    self._collections(collections), flatten_chains=True
-                )
-                if self.registry.get_collection_type(c) is CollectionType.CALIBRATION
-            ]
+            calibs = self.registry.query_collections(
+                self._collections(collections),
+                collection_types=[CollectionType.CALIBRATION],
+                flatten_chains=True,
+            )
             if not calibs:
                 return None
             own = {k: v for k, v in data_id.items() if k in dataset_type.dimensions}
@@ -519,9 +517,10 @@ class Butler:
         try:
             self.registry.get_collection_type(run)
         except MissingCollectionError:
-            found = 0
+            run_exists, found = False, 0
             where = f"run {run!r} does not exist"
         else:
+            run_exists = True
             by_type: dict[str, list[DatasetRef]] = {}
             for ref in refs:
                 by_type.setdefault(ref.dataset_type.name, []).append(ref)
@@ -542,7 +541,7 @@ class Butler:
         run_dir = self.datastore.root.rstrip("/") + "/" + run
         files = (
             f"everything under {run_dir!r}"
-            if where.endswith("does not exist") and path.startswith(run_dir + "/")
+            if not run_exists and path.startswith(run_dir + "/")
             else f"the files under {run_dir!r} that no dataset of the run refers to"
         )
         return (
