@@ -202,13 +202,12 @@ def _import_associations(butler: Butler, associations: list[dict[str, Any]]) -> 
     from .types import CollectionType
 
     registry = butler.registry
-    groups: dict[tuple[str, str, str], list[uuid.UUID]] = {}
+    groups: dict[tuple[str, str, Timespan | None], list[uuid.UUID]] = {}
     for a in associations:
-        validity = json.dumps(a["validity"])
+        validity = _timespan_from_json(a["validity"])
         groups.setdefault((a["collection"], a["type"], validity), []).append(uuid.UUID(a["id"]))
-    for (name, kind, validity), ids in groups.items():
+    for (name, kind, timespan), ids in groups.items():
         registry.register_collection(name, CollectionType[kind])
-        timespan = _timespan_from_json(json.loads(validity))
         if timespan is None:
             registry.associate(name, ids)
         else:

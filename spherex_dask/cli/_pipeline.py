@@ -360,6 +360,7 @@ def _execute(
         run_quantum_graph,
     )
     from ..pipeline._cluster import dashboard_link
+    from ._signals import Terminated
 
     check_graph(
         graph,
@@ -393,8 +394,9 @@ def _execute(
             err.add_note(f"The output collections could not be restored: {undo}")
         raise
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (cli._signals.Terminated)
-        _echo_interrupted(butler.registry, graph, plan, err)
-        raise SystemExit(getattr(err, "exit_status", 130)) from None
+        terminated = isinstance(err, Terminated)
+        _echo_interrupted(butler.registry, graph, plan, terminated=terminated)
+        raise SystemExit(Terminated.exit_status if terminated else 130) from None
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:
@@ -408,7 +410,7 @@ def _execute(
 
 
 def _echo_interrupted(
-    registry: Registry, graph: QuantumGraph, plan: OutputCollections, err: KeyboardInterrupt
+    registry: Registry, graph: QuantumGraph, plan: OutputCollections, *, terminated: bool
 ) -> None:
     """Say, after Ctrl-C or SIGTERM, what finished (it is registered) and how to run the
     rest."""
@@ -423,7 +425,7 @@ def _echo_interrupted(
             "repository, off the chain)"
         )
     click.echo(
-        f"\n{'Terminated (SIGTERM)' if hasattr(err, 'exit_status') else 'Interrupted'}: "
+        f"\n{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: "
         f"{finished} of {len(graph)} quanta finished and are registered in run "
         f"{plan.run}; the others did not finish and nothing of theirs is registered. To run "
         f"the rest: {rest}.",

@@ -272,8 +272,9 @@ class Database:
                 retryable = isinstance(err, RegistryBusyError) or _is_retryable(err)
                 if attempt == _RETRIES - 1 or not retryable:
                     raise
-                orig = getattr(err if isinstance(err, sa.exc.DBAPIError) else err.__cause__, "orig", err)
-                logger.warning("Registry write hit %s; retrying (%d).", orig, attempt + 1)
+                cause = err.__cause__ if isinstance(err, RegistryBusyError) else err
+                reason = getattr(cause, "orig", cause)
+                logger.warning("Registry write hit %s; retrying (%d).", reason, attempt + 1)
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
