@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingCollectionError, MissingDatasetTypeError
 
 if TYPE_CHECKING:
+    from ..io import StorageClass
     from ..registry import Registry
     from ..types import DatasetType
 
@@ -86,12 +87,14 @@ def _check_collections(registry: Registry, collections: Sequence[str]) -> None:
         )
 
 
-def reads_as_xarray(storage_class: str) -> bool:
+def reads_as_xarray(storage_class: str, known: Mapping[str, StorageClass] | None = None) -> bool:
     """Whether datasets of ``storage_class`` read back as xarray objects (the only kind an
-    Intake entry of this package can stack and return)."""
-    from ..io import default_storage_classes
+    Intake entry of this package can stack and return), by the storage classes ``known``
+    (a datastore's; default: the built-in ones)."""
+    if known is None:
+        from ..io import default_storage_classes
 
-    known = default_storage_classes()
+        known = default_storage_classes()
     return storage_class in known and known[storage_class].python_type.startswith("xarray:")
 
 

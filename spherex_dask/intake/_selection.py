@@ -322,8 +322,11 @@ def summarize_selection(butler: Butler, selection: Selection) -> SelectionSummar
 
 
 def _check_reads_as_xarray(butler: Butler, selection: Selection, storage_class: str) -> None:
-    python_type = butler.datastore.storage_classes[storage_class].python_type
-    if not python_type.startswith("xarray:"):
+    from ._entries import reads_as_xarray
+
+    known = butler.datastore.storage_classes
+    if not reads_as_xarray(storage_class, known):
+        python_type = known[storage_class].python_type
         raise DatasetTypeError(
             f"Dataset type {selection.parent_type!r} has storage class {storage_class!r} "
             f"({python_type.replace(':', '.')}), which this Intake driver cannot return as "
