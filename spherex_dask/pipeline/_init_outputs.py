@@ -165,13 +165,25 @@ def check_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     configs = _task_configs(graph)
     _packages(configs)  # looked up now, before a cluster is waited for, and kept
     run = graph.output_run
-    if not butler.registry.query_collections(run):
-        return
+    if butler.registry.query_collections(run):
+        _refuse_changed(run, configs, _stored_configs(butler, configs, run))
+
+
+def _stored_configs(
+    butler: Butler, configs: Mapping[str, Any], run: str
+) -> dict[str, Any | None]:
+    """The config each task of ``configs`` has in ``run`` (None where it has none)."""
+    return {label: _stored(butler, f"{label}{CONFIG_SUFFIX}", run) for label in configs}
+
+
+def _refuse_changed(
+    run: str, configs: Mapping[str, Any], stored: Mapping[str, Any | None]
+) -> None:
+    """Raise if a task's stored config differs from the graph's (see check_init_outputs)."""
     problems = []
     for label, entry in configs.items():
-        stored = _stored(butler, f"{label}{CONFIG_SUFFIX}", run)
-        if stored is not None and stored != entry:
-            changes = _differences(stored, entry)
+        if stored[label] is not None and stored[label] != entry:
+            changes = _differences(stored[label], entry)
             problems.append(f"task {label!r}: {'; '.join(changes[:8])}")
     if problems:
         raise PipelineError(
@@ -185,8 +197,9 @@ def check_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
 def write_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     """Write each task's config and the package versions into the graph's output run.
 
-    What the run holds already is kept: configs after :func:`check_init_outputs` has found
-    them equal, package versions with a warning naming the ones that changed. The dataset
+    The run must exist. What it holds already is kept: configs once found equal to the
+    graph's (as :func:`check_init_outputs` checks), package versions with a warning naming
+    the ones that changed. The dataset
     types are registered as needed (they are the framework's, so this needs no
     ``--register-dataset-types``).
 
@@ -199,8 +212,9 @@ def write_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
     if not configs:
         logger.debug("The graph carries no pipeline; no task configs are recorded")
         return
-    check_init_outputs(graph, butler)
     run = graph.output_run
+    stored_configs = _stored_configs(butler, configs, run)
+    _refuse_changed(run, configs, stored_configs)
     packages = _packages(configs)
     # Each put is its own transaction: one enclosing them all would, rolled back (an
     # interrupt, a failed put), leave the files of the puts before it unregistered, in the
@@ -209,10 +223,10 @@ def write_init_outputs(graph: QuantumGraph, butler: Butler) -> None:
         butler.registry.register_dataset_type(dataset_type)
     raced = False
     for label, entry in configs.items():
-        if _stored(butler, f"{label}{CONFIG_SUFFIX}", run) is None:
+        if stored_configs[label] is None:
             raced |= _put_once(butler, entry, f"{label}{CONFIG_SUFFIX}", run)
-    if raced:  # another run into the same run wrote a config first: it must be this one
-        check_init_outputs(graph, butler)
+    if raced:  # another command into the same run wrote a config first: it must be this one
+        _refuse_changed(run, configs, _stored_configs(butler, configs, run))
     stored = _stored(butler, PACKAGES, run)
     if stored is None and _put_once(butler, packages, PACKAGES, run):
         stored = _stored(butler, PACKAGES, run)

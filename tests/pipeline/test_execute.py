@@ -758,9 +758,9 @@ def test_init_outputs_written_meanwhile_by_another_command(butler, monkeypatch):
     lookups = {"count": 0}
     real_stored = init_outputs._stored
 
-    def not_yet(butler_, name, run):  # the 4 config lookups before the other's commit
+    def not_yet(butler_, name, run):  # the 2 config lookups before the other's commit
         lookups["count"] += 1
-        return None if lookups["count"] <= 4 else real_stored(butler_, name, run)
+        return None if lookups["count"] <= 2 else real_stored(butler_, name, run)
 
     monkeypatch.setattr(init_outputs, "_stored", not_yet)
     init_outputs.write_init_outputs(graph, butler)  # the same config: fine
