@@ -6,8 +6,10 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
+import dask
 import dask.array as da
 import fsspec
 import numpy as np
@@ -123,3 +125,94 @@ def test_odd_layouts_read_as_before(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds["image"].values, fits.getdata(path, 0))
     np.testing.assert_array_equal(ds["mask"].values, fits.getdata(path, "mask"))
     assert ds["mask"].dtype == np.uint16
+
+
+class _TaskCounter:
+    """Counts the tasks dask's local schedulers run while it is active."""
+
+    def __init__(self) -> None:
+        from dask.callbacks import Callback
+
+        self.count = 0
+        self.callback = Callback(pretask=self._pretask)
+
+    def _pretask(self, key: object, dsk: object, state: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _TaskCounter:
+        self.callback.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.callback.__exit__(*exc)
+
+
+def test_one_chunk_planes_compute_with_one_read(tmp_path: Path) -> None:
+    """A one-chunk plane's ``.values``/``compute()`` runs its read directly (no dask task), gives
+    a new array each time, and is dask's own compute when given arguments or chunked."""
+    path = tmp_path / "l2.fits"
+    arrays = write_level2(path)
+    ds = FitsImageFormatter().read(str(path))
+    x = ds["image"].data
+    with _TaskCounter() as counter:
+        first, second = ds["image"].values, x.compute()
+        spectral = ds["wavelength"].values
+        assert counter.count == 0
+        np.testing.assert_array_equal(first, arrays["IMAGE"])
+        np.testing.assert_array_equal(second, arrays["IMAGE"])
+        assert not np.shares_memory(first, second)
+        assert first.flags.writeable
+        assert spectral.shape == x.shape
+        np.testing.assert_array_equal(x.compute(scheduler="sync"), arrays["IMAGE"])
+        assert counter.count > 0
+        ran = counter.count
+        chunked = FitsImageFormatter().read(str(path), parameters={"chunks": (3, 5)})["image"]
+        np.testing.assert_array_equal(chunked.values, arrays["IMAGE"])
+        assert counter.count > ran
+    with dask.config.set(scheduler=dask.get), _TaskCounter() as counter:  # a callable: dask's
+        np.testing.assert_array_equal(np.asarray(x), arrays["IMAGE"])
+        assert counter.count > 0
+    assert "compute" in repr(x.compute)
+
+
+def test_one_chunk_compute_leaves_derived_arrays_alone(tmp_path: Path) -> None:
+    """Persisted copies and derived arrays keep dask's semantics; an assignment is honoured."""
+    path = tmp_path / "l2.fits"
+    arrays = write_level2(path)
+    x = FitsImageFormatter().read(str(path))["image"].data
+    persisted = x.persist()
+    got = x.compute()
+    got[:] = -1
+    np.testing.assert_array_equal(persisted.compute(), arrays["IMAGE"])
+    assert "compute" not in persisted.__dict__
+    assert "compute" not in (x + 1).__dict__
+    np.testing.assert_array_equal((x + 1).compute(), arrays["IMAGE"] + 1)
+    x[0, 0] = 42.0  # dask's item assignment renames the array in place
+    assert x.compute()[0, 0] == 42.0
+    np.testing.assert_array_equal(x.compute()[1:], arrays["IMAGE"][1:])
+
+
+def test_one_chunk_compute_keeps_no_reference_cycle(tmp_path: Path) -> None:
+    path = tmp_path / "l2.fits"
+    write_level2(path)
+    x = FitsImageFormatter().read(str(path))["image"].data
+    ref = weakref.ref(x)
+    del x
+    assert ref() is None  # freed by reference counting, without the cycle collector
+
+
+def test_one_chunk_compute_uses_a_default_distributed_client(tmp_path: Path) -> None:
+    """With a distributed client as the default scheduler, the read runs on the cluster."""
+    import distributed
+
+    path = tmp_path / "l2.fits"
+    arrays = write_level2(path)
+    x = FitsImageFormatter().read(str(path))["image"].data
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
+        np.testing.assert_array_equal(x.compute(), arrays["IMAGE"])
+        assert any(
+            prefix.startswith("read-fits-image") for prefix in cluster.scheduler.task_prefixes
+        )
