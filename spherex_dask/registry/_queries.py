@@ -51,6 +51,7 @@ class QueryEngine:
         self._datasets = datasets
         self._dimensions = datasets.dimensions
         self.universe = datasets.universe
+        self._find_statements: dict[tuple[CollectionType, tuple[str, ...]], sa.Select[Any]] = {}
 
     def resolver(
         self,
@@ -314,6 +315,44 @@ class QueryEngine:
         )
 
     # -- find_dataset ---------------------------------------------------------------------
+    def _find_statement(self, kind: CollectionType, dims: tuple[str, ...]) -> sa.Select[Any]:
+        """The query of :meth:`find` in collections of one type (built once, with parameters
+        ``type_id``, ``ids``, ``k_<dimension>`` and, for calibrations, ``begin``/``end``):
+        rows of dataset id, collection id, run id (and validity start for calibrations)."""
+        cached = self._find_statements.get((kind, dims))
+        if cached is not None:
+            return cached
+        tables = self._db.tables
+        if kind is CollectionType.RUN:
+            table, collection_column, id_column = (
+                tables.dataset,
+                tables.dataset.c.run_id,
+                tables.dataset.c.id,
+            )
+            stmt: sa.Select[Any] = sa.select(id_column, collection_column, table.c.run_id)
+        else:
+            table = (
+                tables.dataset_tagged
+                if kind is CollectionType.TAGGED
+                else tables.dataset_calibration
+            )
+            collection_column, id_column = table.c.collection_id, table.c.dataset_id
+            stmt = sa.select(id_column, collection_column, tables.dataset.c.run_id).join_from(
+                table, tables.dataset, tables.dataset.c.id == id_column
+            )
+        stmt = stmt.where(
+            table.c.dataset_type_id == sa.bindparam("type_id"),
+            collection_column.in_(sa.bindparam("ids", expanding=True)),
+            *[table.c[d] == sa.bindparam(f"k_{d}") for d in dims],
+        )
+        if kind is CollectionType.CALIBRATION:
+            stmt = stmt.add_columns(table.c.validity_begin).where(
+                table.c.validity_begin < sa.bindparam("end"),
+                table.c.validity_end > sa.bindparam("begin"),
+            )
+        self._find_statements[(kind, dims)] = stmt
+        return stmt
+
     def find(
         self,
         conn: sa.Connection,
@@ -324,46 +363,23 @@ class QueryEngine:
         timespan: Timespan | None,
     ) -> DatasetRef | None:
         """The first dataset of ``key`` in the search path (a timespan picks calibrations)."""
-        tables = self._db.tables
         dims = dataset_type.dimensions
         best: tuple[tuple[int, int, int], Any, int] | None = None
         for kind in CollectionType:
             ids = path.by_type[kind]
             if not ids or (kind is CollectionType.CALIBRATION and not dataset_type.is_calibration):
                 continue
-            if kind is CollectionType.RUN:
-                table, collection_column, id_column = (
-                    tables.dataset,
-                    tables.dataset.c.run_id,
-                    tables.dataset.c.id,
+            if kind is CollectionType.CALIBRATION and timespan is None:
+                raise QueryError(
+                    f"Finding {dataset_type.name!r} in CALIBRATION collection(s) needs a "
+                    "timespan, or a data ID with a temporal dimension (e.g. exposure)."
                 )
-                stmt: sa.Select[Any] = sa.select(id_column, collection_column, table.c.run_id)
-            else:
-                table = (
-                    tables.dataset_tagged
-                    if kind is CollectionType.TAGGED
-                    else tables.dataset_calibration
-                )
-                collection_column, id_column = table.c.collection_id, table.c.dataset_id
-                stmt = sa.select(id_column, collection_column, tables.dataset.c.run_id).join_from(
-                    table, tables.dataset, tables.dataset.c.id == id_column
-                )
-            stmt = stmt.where(
-                table.c.dataset_type_id == type_id,
-                collection_column.in_(ids),
-                *[table.c[d] == v for d, v in zip(dims, key, strict=True)],
-            )
-            if kind is CollectionType.CALIBRATION:
-                if timespan is None:
-                    raise QueryError(
-                        f"Finding {dataset_type.name!r} in CALIBRATION collection(s) needs a "
-                        "timespan, or a data ID with a temporal dimension (e.g. exposure)."
-                    )
-                stmt = stmt.add_columns(table.c.validity_begin).where(
-                    table.c.validity_begin < timespan.end_ns,
-                    table.c.validity_end > timespan.begin_ns,
-                )
-            for row in conn.execute(stmt):
+            stmt = self._find_statement(kind, dims)
+            values: dict[str, Any] = {"type_id": type_id, "ids": list(ids)}
+            values.update({f"k_{d}": v for d, v in zip(dims, key, strict=True)})
+            if timespan is not None and kind is CollectionType.CALIBRATION:
+                values.update(begin=timespan.begin_ns, end=timespan.end_ns)
+            for row in conn.execute(stmt, values):
                 preference = 0
                 if kind is CollectionType.CALIBRATION and timespan is not None:
                     # Prefer the range containing the timespan's start, then the latest start.
