@@ -119,7 +119,8 @@ def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str
     distributes Level-2 files; and whether the exposure's length had to be assumed.
 
     The planning period and slew counters come from ``OBSID``, the start from ``DATE-OBS``
-    or ``MJD-OBS``; without ``EXPTIME`` the exposure is taken to last the simulator's
+    or ``MJD-OBS``; without ``EXPTIME`` the length is ``DATE-END`` - start, and without
+    ``DATE-END`` either the exposure is taken to last the simulator's
     :data:`~spherex_dask.sim.EXPOSURE_TIME` (SPHEREx's exposure time is unverified). Keywords
     that cannot be found are left out, for the caller's error to name.
     """
@@ -152,6 +153,13 @@ def _with_image_header(path: Path, primary: Mapping[str, Any]) -> tuple[dict[str
         merged.setdefault("SSLEW", small)
     if "DATE-OBS" not in merged and isinstance(merged.get("MJD-OBS"), int | float):
         merged["DATE-OBS"] = from_mjd(float(merged["MJD-OBS"])).isoformat()
+    if "EXPTIME" not in merged and "DATE-END" in merged and "DATE-OBS" in merged:
+        try:  # the length the file gives
+            length = parse_time(str(merged["DATE-END"])) - parse_time(str(merged["DATE-OBS"]))
+        except (ValueError, TypeError):
+            pass
+        else:
+            merged["EXPTIME"] = length.total_seconds()
     assumed = "EXPTIME" not in merged
     merged.setdefault("EXPTIME", EXPOSURE_TIME)
     if "DATE-END" not in merged and "DATE-OBS" in merged:

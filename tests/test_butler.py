@@ -505,3 +505,32 @@ def test_ingest_level2_files_in_irsa_layout(tmp_path: Path) -> None:
     assert abs(begin - exposure.begin) < timedelta(milliseconds=1)
     assert record.timespan.end - begin == timedelta(seconds=EXPOSURE_TIME)
     assert butler.get(ref, collections="level2r").image.shape == (SIZE, SIZE)
+
+
+def test_ingest_irsa_layout_takes_the_length_from_date_end(tmp_path: Path) -> None:
+    """Without EXPTIME but with DATE-END, the exposure lasts from start to DATE-END, and
+    nothing is said to be assumed."""
+    import warnings
+    from datetime import timedelta
+
+    made = simulate(tmp_path / "sim", exposures=1, detectors=(3,), size=SIZE, seed=2,
+                    level2=True, naming="irsa")  # fmt: skip
+    (original,) = [f.path for f in made.files if f.kind == "level2"]
+    irsa = tmp_path / "irsa"
+    irsa.mkdir()
+    with fits.open(original) as hdul:
+        image = hdul["IMAGE"].header
+        image["DATE-END"] = "2025-05-07T03:02:30.500"
+        image["DATE-OBS"] = "2025-05-07T03:00:00.000"
+        for key in ("EXPTIME", "PLANPER", "LSLEW", "SSLEW"):
+            image.remove(key, ignore_missing=True)
+        primary = fits.PrimaryHDU()
+        primary.header["VERSION"] = "20"
+        fits.HDUList([primary, *hdul[1:]]).writeto(irsa / Path(original).name)
+    butler = Butler.create(tmp_path / "repo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ingest_simulated(butler, irsa, ingest_type="level2", transfer="copy")
+    (record,) = butler.registry.query_dimension_records("exposure")
+    assert record.timespan.end - record.timespan.begin == timedelta(seconds=150.5)
+    assert record.values["exposure_time"] == pytest.approx(150.5)
