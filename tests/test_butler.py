@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -467,6 +469,22 @@ def test_calibration_lookup_that_finds_nothing_names_the_ranges(butler: Butler, 
     assert "certify-calibrations" in message
 
 
+def _irsa_level2(tmp_path: Path, edit: Callable[[fits.Header], None]) -> tuple[Any, Path]:
+    """One simulated Level-2 file rewritten as IRSA lays them out (only VERSION in the primary
+    header), its IMAGE header changed by ``edit``; the simulation and the directory."""
+    made = simulate(tmp_path / "sim", exposures=1, detectors=(3,), size=SIZE, seed=2,
+                    level2=True, naming="irsa")  # fmt: skip
+    (original,) = [f.path for f in made.files if f.kind == "level2"]
+    irsa = tmp_path / "irsa"
+    irsa.mkdir()
+    with fits.open(original) as hdul:
+        edit(hdul["IMAGE"].header)
+        primary = fits.PrimaryHDU()
+        primary.header["VERSION"] = "20"
+        fits.HDUList([primary, *hdul[1:]]).writeto(irsa / Path(original).name)
+    return made, irsa
+
+
 def test_ingest_level2_files_in_irsa_layout(tmp_path: Path) -> None:
     """IRSA's Level-2 files keep only VERSION in the primary header and the identifiers in
     the IMAGE header (SPHEREX.md): ingest-simulated takes them from there, the planning
@@ -477,21 +495,13 @@ def test_ingest_level2_files_in_irsa_layout(tmp_path: Path) -> None:
     from spherex_dask.errors import SpherexDaskWarning
     from spherex_dask.sim._instrument import EXPOSURE_TIME
 
-    made = simulate(tmp_path / "sim", exposures=1, detectors=(3,), size=SIZE, seed=2,
-                    level2=True, naming="irsa")  # fmt: skip
-    (original,) = [f.path for f in made.files if f.kind == "level2"]
-    irsa = tmp_path / "irsa"
-    irsa.mkdir()
-    with fits.open(original) as hdul:
-        image = hdul["IMAGE"].header
+    def edit(image: fits.Header) -> None:
         for key in ("DETECTOR", "OBSID", "EXPIDN", "MJD-OBS"):  # as SPHEREX.md lists them
             assert key in image, key
         for key in ("EXPTIME", "DATE-OBS", "DATE-END", "PLANPER", "LSLEW", "SSLEW"):
             image.remove(key, ignore_missing=True)
-        primary = fits.PrimaryHDU()
-        primary.header["VERSION"] = "20"
-        fits.HDUList([primary, *hdul[1:]]).writeto(irsa / Path(original).name)
 
+    made, irsa = _irsa_level2(tmp_path, edit)
     butler = Butler.create(tmp_path / "repo")
     with pytest.warns(SpherexDaskWarning, match=f"last {EXPOSURE_TIME:g} s"):
         (ref,) = ingest_simulated(butler, irsa, ingest_type="level2", transfer="copy")
@@ -513,20 +523,13 @@ def test_ingest_irsa_layout_takes_the_length_from_date_end(tmp_path: Path) -> No
     import warnings
     from datetime import timedelta
 
-    made = simulate(tmp_path / "sim", exposures=1, detectors=(3,), size=SIZE, seed=2,
-                    level2=True, naming="irsa")  # fmt: skip
-    (original,) = [f.path for f in made.files if f.kind == "level2"]
-    irsa = tmp_path / "irsa"
-    irsa.mkdir()
-    with fits.open(original) as hdul:
-        image = hdul["IMAGE"].header
+    def edit(image: fits.Header) -> None:
         image["DATE-END"] = "2025-05-07T03:02:30.500"
         image["DATE-OBS"] = "2025-05-07T03:00:00.000"
         for key in ("EXPTIME", "PLANPER", "LSLEW", "SSLEW"):
             image.remove(key, ignore_missing=True)
-        primary = fits.PrimaryHDU()
-        primary.header["VERSION"] = "20"
-        fits.HDUList([primary, *hdul[1:]]).writeto(irsa / Path(original).name)
+
+    _, irsa = _irsa_level2(tmp_path, edit)
     butler = Butler.create(tmp_path / "repo")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
