@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, DatastoreError
+from .errors import (
+    CollectionError,
+    CollectionTypeError,
+    ConfigError,
+    DatastoreError,
+    MissingCollectionError,
+)
 from .types import (
+    CollectionType,
     DataId,
     DatasetLocation,
     DatasetRef,
@@ -48,9 +56,12 @@ def _record_to_json(record: DimensionRecord) -> dict[str, Any]:
     return {"values": dict(record.values), "timespan": _timespan_to_json(record.timespan)}
 
 
-def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> Path:
+def export_datasets(
+    butler: Butler, refs: list[DatasetRef], directory: Path, *, chains: Sequence[str] = ()
+) -> Path:
     """Write ``refs`` (records, dataset types, runs, files, and their memberships of TAGGED
-    and CALIBRATION collections with validity ranges) to ``directory``.
+    and CALIBRATION collections with validity ranges) to ``directory``, with the definitions
+    of the CHAINED collections ``chains`` (and of the chains they contain).
 
     All or nothing: the files are copied in one datastore retrieve, which removes what it
     copied if one file fails (e.g. is missing), so a failed export can simply be run again.
@@ -63,6 +74,8 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
         If ``directory`` holds an export already, or a file's destination is taken.
     FileMissingError
         If a dataset's file is missing from the datastore; nothing is left in ``directory``.
+    MissingCollectionError, CollectionTypeError
+        If a name of ``chains`` is not a CHAINED collection here (nothing is written).
     """
     # Absolute and normalised: the datastore returns the copies' absolute paths, which are
     # stored relative to the export directory (a relative ``directory`` such as ``exp`` or
@@ -73,6 +86,7 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
             f"{str(directory)!r} holds an export already ({EXPORT_FILE}); export into a new "
             "or empty directory."
         )
+    chain_definitions = _chains_to_json(butler, chains)
     directory.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict[str, dict[str, Any]]] = {}
     datasets = []
@@ -118,15 +132,20 @@ def export_datasets(butler: Butler, refs: list[DatasetRef], directory: Path) -> 
         "dimension_records": {e: list(v.values()) for e, v in records.items()},
         "datasets": datasets,
         "associations": _associations_to_json(butler, refs),
+        "chains": chain_definitions,
     }
     path = directory / EXPORT_FILE
     path.write_text(json.dumps(index, indent=1, default=str))
     return path
 
 
-def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") -> list[DatasetRef]:
+def import_datasets(
+    butler: Butler, directory: Path, *, transfer: str = "copy", chains: bool = True
+) -> list[DatasetRef]:
     """Import an export made by :func:`export_datasets`, keeping ids, runs and data IDs, and
-    tagging and certifying the datasets in the TAGGED and CALIBRATION collections they were in.
+    tagging and certifying the datasets in the TAGGED and CALIBRATION collections they were in;
+    with ``chains``, the CHAINED collections the export defines are made too (one that exists
+    here must have the same members).
 
     All or nothing: the dimension records, dataset types, runs and datasets are registered in
     one transaction, and the files transferred are removed again if anything fails (a
@@ -140,6 +159,9 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
         Naming the file that could not be imported, the datasets that exist already, a
         certification that overlaps one here, or a collection of another type here;
         nothing was registered or transferred.
+    MissingCollectionError, CollectionError
+        If a chain of the export lists a collection that is neither in the export nor here,
+        or exists here with other members; nothing was registered or transferred.
     """
     from .dimensions import DimensionUniverse
 
@@ -161,6 +183,8 @@ def import_datasets(butler: Butler, directory: Path, *, transfer: str = "copy") 
             registry.import_datasets(refs)
             registry.insert_locations(locations)
             _import_associations(butler, index.get("associations", []))
+            if chains:
+                _import_chains(butler, index.get("chains", []), directory)
     except BaseException:
         if not butler._registered(locations):
             butler.datastore.undo_ingest(locations, transfer=transfer)
@@ -212,6 +236,73 @@ def _import_associations(butler: Butler, associations: list[dict[str, Any]]) -> 
             registry.associate(name, ids)
         else:
             registry.certify(name, ids, timespan)
+
+
+def _chains_to_json(butler: Butler, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The members of the CHAINED collections ``names`` and of the chains among their members,
+    each chain after the chains it contains."""
+    registry = butler.registry
+    members: dict[str, list[str]] = {}
+
+    def visit(name: str) -> None:
+        if name in members:
+            return
+        kind = registry.get_collection_type(name)
+        if kind is not CollectionType.CHAINED:
+            raise CollectionTypeError(
+                f"{name!r} is a {kind.name} collection: only CHAINED collections are exported "
+                "as definitions (RUN, TAGGED and CALIBRATION collections come with their "
+                "datasets)."
+            )
+        children = list(registry.get_collection_chain(name))
+        for child in children:
+            if registry.get_collection_type(child) is CollectionType.CHAINED:
+                visit(child)
+        members[name] = children
+
+    for name in names:
+        visit(name)
+    return [{"name": name, "members": children} for name, children in members.items()]
+
+
+def _import_chains(butler: Butler, chains: list[dict[str, Any]], directory: Path) -> None:
+    """Make the export's CHAINED collections (inner chains first); a chain that exists here
+    must list the same members.
+
+    Raises
+    ------
+    MissingCollectionError
+        If a member is neither in the export nor here.
+    CollectionError
+        If the chain exists here with other members (or is not a chain here).
+    """
+    registry = butler.registry
+    for chain in chains:
+        name, members = chain["name"], tuple(chain["members"])
+        missing = []
+        for member in members:
+            try:
+                registry.get_collection_type(member)
+            except MissingCollectionError:
+                missing.append(member)
+        if missing:
+            raise MissingCollectionError(
+                f"Chain {name!r} of the export in {str(directory)!r} lists {missing}, which "
+                f"{'is' if len(missing) == 1 else 'are'} neither in the export nor in "
+                f"{str(butler.root)!r}. Make {'it' if len(missing) == 1 else 'them'} first, or "
+                "import without the chains (import --no-chains, or chains=False)."
+            )
+        if registry.register_collection(name, CollectionType.CHAINED):
+            registry.set_collection_chain(name, members)
+            continue
+        here = registry.get_collection_chain(name)
+        if here != members:
+            raise CollectionError(
+                f"Chain {name!r} exists in {str(butler.root)!r} as {list(here)}; the export "
+                f"defines it as {list(members)}. Import without the chains (import "
+                "--no-chains, or chains=False) and change it with `spherex-dask "
+                "collection-chain` if you want to."
+            )
 
 
 def _register_export(

@@ -747,19 +747,25 @@ class Butler:
                     break
         return problems
 
-    def export(self, refs: Iterable[DatasetRef], directory: str | Path) -> Path:
+    def export(
+        self, refs: Iterable[DatasetRef], directory: str | Path, *, chains: Sequence[str] = ()
+    ) -> Path:
         """Export datasets (records, files, and their TAGGED and CALIBRATION memberships with
-        validity ranges) to ``directory`` for :meth:`import_`."""
+        validity ranges) to ``directory`` for :meth:`import_`, with the definitions of the
+        CHAINED collections ``chains`` (and of the chains among their members)."""
         from ._transfer import export_datasets
 
-        return export_datasets(self, list(refs), Path(directory))
+        return export_datasets(self, list(refs), Path(directory), chains=list(chains))
 
-    def import_(self, directory: str | Path, *, transfer: str = "copy") -> list[DatasetRef]:
+    def import_(
+        self, directory: str | Path, *, transfer: str = "copy", chains: bool = True
+    ) -> list[DatasetRef]:
         """Import what :meth:`export` wrote, keeping dataset ids, runs and data IDs, and
-        certifying and tagging the datasets as they were (all or nothing)."""
+        certifying and tagging the datasets as they were; with ``chains``, making the CHAINED
+        collections the export defines (all or nothing)."""
         from ._transfer import import_datasets
 
-        return import_datasets(self, Path(directory), transfer=transfer)
+        return import_datasets(self, Path(directory), transfer=transfer, chains=chains)
 
     def dataset_uuid_refs(self, ids: Iterable[uuid.UUID]) -> list[DatasetRef]:
         """Look up datasets by id."""

@@ -360,6 +360,47 @@ def test_export_import_keeps_certifications_and_tags(
     assert not any(p.is_file() for p in (tmp_path / "clash").rglob("darkr/**/*"))
 
 
+def test_export_import_keeps_chains(butler: Butler, tmp_path: Path) -> None:
+    """Chains exported with the datasets are made by the import, inner chains first; a chain
+    that exists with other members, or lists a collection that is nowhere, fails the whole
+    import; ``chains=False`` imports the datasets alone."""
+    from spherex_dask.errors import CollectionError, CollectionTypeError, MissingCollectionError
+    from spherex_dask.types import CollectionType
+
+    registry = butler.registry
+    raws = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    registry.register_collection("inner", CollectionType.CHAINED)
+    registry.set_collection_chain("inner", ["rawexpr"])
+    registry.register_collection("outer", CollectionType.CHAINED)
+    registry.set_collection_chain("outer", ["inner", "darkr"])
+    darks = list(butler.query_datasets("dark", collections=["darkr"]))
+    with pytest.raises(CollectionTypeError, match="'rawexpr' is a RUN collection"):
+        butler.export(raws, tmp_path / "bad", chains=["rawexpr"])
+    assert not (tmp_path / "bad").exists()
+    butler.export(raws + darks, tmp_path / "exp", chains=["outer"])
+
+    other = Butler.create(tmp_path / "other")
+    other.import_(tmp_path / "exp")
+    assert other.registry.get_collection_chain("outer") == ("inner", "darkr")
+    assert other.registry.get_collection_chain("inner") == ("rawexpr",)
+    assert other.find_dataset("raw", raws[0].data_id, collections="outer") == raws[0]
+
+    clash = Butler.create(tmp_path / "clash")
+    clash.registry.register_run("rawexpr")
+    clash.registry.register_collection("inner", CollectionType.CHAINED)
+    before = clash.registry.query_collections()
+    with pytest.raises(CollectionError, match=r"'inner' exists .* as \[\]"):
+        clash.import_(tmp_path / "exp")
+    assert clash.registry.query_collections() == before
+    assert not any(p.is_file() for p in (tmp_path / "clash").rglob("rawexpr/**/*"))
+    assert len(clash.import_(tmp_path / "exp", chains=False)) == len(raws + darks)
+    assert clash.registry.get_collection_chain("inner") == ()
+
+    butler.export(raws, tmp_path / "raws-only", chains=["outer"])  # darkr's datasets stay
+    with pytest.raises(MissingCollectionError, match=r"'darkr'.* neither in the export"):
+        Butler.create(tmp_path / "third").import_(tmp_path / "raws-only")
+
+
 def test_export_to_relative_directory(butler: Butler, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """export accepts a relative directory (as the CLI passes it), including one with '..'."""

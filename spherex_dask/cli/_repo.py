@@ -527,6 +527,19 @@ def remove_runs(repo: str, pattern: str, no_confirm: bool) -> None:
 @click.argument("dataset_types", nargs=-1)
 @collections_option
 @where_options
+@click.option(
+    "--find-all",
+    is_flag=True,
+    help="Every dataset of the collections, not only the first match in search order (needed "
+    "for a CALIBRATION collection, such as the calib of a pipeline's output chain).",
+)
+@click.option(
+    "--chains/--no-chains",
+    default=True,
+    show_default=True,
+    help="Export the definitions of the CHAINED collections given to --collections (and of "
+    "the chains they contain), for import to make them.",
+)
 @handle_errors
 def export(
     repo: str,
@@ -535,16 +548,29 @@ def export(
     collections: tuple[str, ...],
     where: str,
     bind: tuple[str, ...],
+    find_all: bool,
+    chains: bool,
 ) -> None:
     """Export datasets (records and files) to DIRECTORY, for `import` into another repository.
 
     Their memberships of TAGGED and CALIBRATION collections (with validity ranges) go with
-    them: `import` tags and certifies them the same way.
+    them: `import` tags and certifies them the same way. So do the CHAINED collections given
+    to --collections, such as a pipeline's output collection.
     """
+    from ..types import CollectionType
+
     butler = open_butler(repo, writeable=False)
-    refs = list(select_datasets(butler.registry, dataset_types, collections, where, bind))
-    path = butler.export(refs, directory)
-    click.echo(f"Exported {len(refs)} dataset(s) to {path}")
+    refs = list(
+        select_datasets(
+            butler.registry, dataset_types, collections, where, bind,
+            find_first=not find_all, find_all_option=True,
+        )
+    )  # fmt: skip
+    named = split_collections(collections) if chains else []
+    chained = [c for c in named if butler.registry.get_collection_type(c) is CollectionType.CHAINED]
+    path = butler.export(refs, directory, chains=chained)
+    with_chains = f" with chain(s) {', '.join(chained)}" if chained else ""
+    click.echo(f"Exported {len(refs)} dataset(s){with_chains} to {path}")
 
 
 @click.command("import")
@@ -556,11 +582,18 @@ def export(
     show_default=True,
     type=click.Choice(["copy", "move", "symlink", "relsymlink", "hardlink", "auto"]),
 )
+@click.option(
+    "--chains/--no-chains",
+    default=True,
+    show_default=True,
+    help="Make the CHAINED collections the export defines (one that exists must have the "
+    "same members).",
+)
 @handle_errors
-def import_(repo: str, directory: str, transfer: str) -> None:
-    """Import datasets exported to DIRECTORY, keeping ids, runs and data IDs, and their
-    certifications and tags (all or nothing)."""
-    refs = open_butler(repo).import_(directory, transfer=transfer)
+def import_(repo: str, directory: str, transfer: str, chains: bool) -> None:
+    """Import datasets exported to DIRECTORY, keeping ids, runs and data IDs, their
+    certifications and tags, and the chains exported with them (all or nothing)."""
+    refs = open_butler(repo).import_(directory, transfer=transfer, chains=chains)
     click.echo(f"Imported {len(refs)} dataset(s) from {directory}")
 
 

@@ -188,6 +188,36 @@ def test_export_import_retrieve(repo: Path, tmp_path: Path) -> None:
     assert len(list((tmp_path / "out").rglob("*.fits"))) == 4
 
 
+def test_export_import_a_chain(repo: Path, tmp_path: Path) -> None:
+    """export --collections CHAIN takes the chain's definition along; import makes it."""
+    run("collection-chain", repo, "both", "rawexpr", "darkr")
+    out = run("export", repo, tmp_path / "exp", "--collections", "both")
+    assert "with chain(s) both" in out
+    run("create", tmp_path / "other")
+    run("import", tmp_path / "other", tmp_path / "exp")
+    rows = json.loads(run("query-collections", tmp_path / "other", "--format", "json"))
+    chain = next(r for r in rows if r["name"] == "both")
+    assert chain["type"] == "CHAINED"
+    assert "rawexpr" in json.dumps(chain)
+    assert "darkr" in json.dumps(chain)
+    run("certify-calibrations", repo, "darkr", "calib", "dark", "--begin-date", "2020-01-01")
+    run("collection-chain", repo, "withcalib", "rawexpr", "calib")
+    out = run("export", repo, tmp_path / "exp2", "--collections", "withcalib", ok=False)
+    assert "--find-all" in out
+    run("export", repo, tmp_path / "exp2", "--collections", "withcalib", "--find-all")
+    run("create", tmp_path / "third")
+    run("import", tmp_path / "third", tmp_path / "exp2")
+    found = json.loads(run("query-datasets", tmp_path / "third", "dark", "--collections",
+                           "withcalib", "--find-all", "--format", "json"))  # fmt: skip
+    assert len(found) == 2
+    run("create", tmp_path / "plain")
+    run("import", tmp_path / "plain", tmp_path / "exp", "--no-chains")
+    names = [r["name"] for r in json.loads(run("query-collections", tmp_path / "plain",
+                                               "--format", "json"))]  # fmt: skip
+    assert "both" not in names
+    assert "rawexpr" in names
+
+
 def test_ingest_files_with_regex_and_header(repo: Path, sim_dir: Path) -> None:
     """ingest-files maps names and header keywords to data IDs; a mis-named file fails all."""
     files = sorted(sim_dir.glob("sim_exposure_*_array_*.fits"))
