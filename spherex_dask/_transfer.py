@@ -179,8 +179,8 @@ def import_datasets(
     try:
         with registry.transaction():
             refs, items = _register_export(butler, index, directory)
+            registry.import_datasets(refs)  # datasets here already: an error before any copy
             locations = butler.datastore.prepare_ingest(items, transfer=transfer)
-            registry.import_datasets(refs)
             registry.insert_locations(locations)
             _import_associations(butler, index.get("associations", []))
             if chains:

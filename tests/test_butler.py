@@ -304,12 +304,19 @@ def test_remove_runs_is_all_or_nothing(butler: Butler) -> None:
 
 
 def test_export_import(butler: Butler, tmp_path: Path) -> None:
-    """export + import_ moves datasets with their ids and files to another repository."""
+    """export + import_ moves datasets with their ids and files to another repository; a second
+    import of the same export says that the datasets exist, before copying anything."""
+    from spherex_dask.errors import DatasetConflictError
+
     refs = list(butler.query_datasets("raw", collections=["rawexpr"]))
     butler.export(refs, tmp_path / "exp")
     other = Butler.create(tmp_path / "other")
     imported = other.import_(tmp_path / "exp")
     assert sorted(r.id for r in imported) == sorted(r.id for r in refs)
+    files = sorted((tmp_path / "other").rglob("*.fits"))
+    with pytest.raises(DatasetConflictError, match="already exist in run 'rawexpr'"):
+        other.import_(tmp_path / "exp")
+    assert sorted((tmp_path / "other").rglob("*.fits")) == files
     np.testing.assert_array_equal(other.get(imported[0]).image.values,
                                   butler.get(imported[0]).image.values)
 
