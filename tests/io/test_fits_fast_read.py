@@ -216,3 +216,34 @@ def test_one_chunk_compute_uses_a_default_distributed_client(tmp_path: Path) -> 
         assert any(
             prefix.startswith("read-fits-image") for prefix in cluster.scheduler.task_prefixes
         )
+
+
+def test_one_chunk_compute_pickles_as_a_bound_method(tmp_path: Path) -> None:
+    """``x.compute`` pickles (``dask.delayed(x.compute)``, ``client.submit(x.compute)``, process
+    pools), as dask's bound method does, and computes the same values once unpickled."""
+    import cloudpickle
+
+    path = tmp_path / "l2.fits"
+    arrays = write_level2(path)
+    x = FitsImageFormatter().read(str(path))["image"].data
+    for dumps in (pickle.dumps, cloudpickle.dumps):
+        compute = pickle.loads(dumps(x.compute))
+        np.testing.assert_array_equal(compute(), arrays["IMAGE"])
+    delayed = dask.delayed(x.compute)()
+    np.testing.assert_array_equal(delayed.compute(scheduler="processes"), arrays["IMAGE"])
+
+
+def test_one_chunk_coordinates_of_an_astropy_model_own_their_values(tmp_path: Path) -> None:
+    """``.values`` of a coordinate evaluated through astropy holds its own plane only (it was
+    a view of both planes, keeping twice the memory alive)."""
+    path = tmp_path / "l2.fits"
+    write_level2(path)
+    with fits.open(path, mode="update") as hdul:
+        hdul["IMAGE"].header["PC1_2W"] = 1e-3  # not a plain grid: astropy evaluates the model
+    ds = FitsImageFormatter().read(str(path))
+    for name in ("wavelength", "bandwidth"):
+        values = ds[name].values
+        assert values.base is None
+        assert values.flags.c_contiguous
+        assert values.dtype == np.float32
+        np.testing.assert_array_equal(values, da.Array.compute(ds[name].data))

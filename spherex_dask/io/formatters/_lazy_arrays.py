@@ -122,15 +122,29 @@ class DirectCompute:
         self._name = array.name
         self._call = call
 
+    def _live_array(self) -> da.Array:
+        """The array, which must still exist."""
+        array = self._array()
+        if array is None:  # only reachable through a saved reference to us
+            raise ReferenceError("the dask array of this compute() no longer exists")
+        return array
+
     def __call__(self, **kwargs: Any) -> Any:
         """Compute the array (``dask.array.Array.compute``'s arguments are accepted)."""
-        array = self._array()
-        if array is None:  # pragma: no cover - only reachable through a saved reference to us
-            raise ReferenceError("the dask array of this compute() no longer exists")
+        array = self._live_array()
         if kwargs or array.name != self._name or not local_scheduler():
             return da.Array.compute(array, **kwargs)
         function, *arguments = self._call
         return function(*arguments)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the array's ``compute``, as a bound method pickles: by its array.
+
+        ``dask.delayed(x.compute)`` on the processes scheduler, ``client.submit(x.compute)`` or
+        a process pool pickle it; the array unpickles as a plain dask array, whose ``compute``
+        is dask's.
+        """
+        return (getattr, (self._live_array(), "compute"))
 
     def __repr__(self) -> str:
         return f"<compute of dask array {self._name!r}: one read on a local scheduler>"

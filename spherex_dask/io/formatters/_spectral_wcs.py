@@ -197,15 +197,23 @@ class AstropySpectralWcs:
             self._wcs = wcs
         return self._wcs
 
-    def evaluate(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """(wavelength, bandwidth) at detector pixels ``ys`` x ``xs``: shape (2, ny, nx) float32."""
+    def _world(self, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(wavelength, bandwidth) at detector pixels ``ys`` x ``xs``, as astropy gives them."""
         px, py = np.meshgrid(np.asarray(xs) - self.x0, np.asarray(ys) - self.y0)
         wl, bw = self.wcs().pixel_to_world_values(px, py)
-        return np.stack([wl, bw]).astype(np.float32)
+        return wl, bw
+
+    def evaluate(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """(wavelength, bandwidth) at detector pixels ``ys`` x ``xs``: shape (2, ny, nx) float32."""
+        return np.stack(self._world(ys, xs)).astype(np.float32)
 
     def evaluate_plane(self, ys: np.ndarray, xs: np.ndarray, plane: int) -> np.ndarray:
-        """Wavelength (``plane=0``) or bandwidth (1) at ``ys`` x ``xs``: (ny, nx) float32."""
-        return self.evaluate(ys, xs)[plane]
+        """Wavelength (``plane=0``) or bandwidth (1) at ``ys`` x ``xs``: (ny, nx) float32.
+
+        A new array of its own, not a view of both planes: a one-chunk coordinate's
+        ``.values`` returns it as it is (:class:`._lazy_arrays.DirectCompute`).
+        """
+        return self._world(ys, xs)[plane].astype(np.float32, order="C")
 
 
 def _grid_from_table(
