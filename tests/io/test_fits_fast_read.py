@@ -247,3 +247,14 @@ def test_one_chunk_coordinates_of_an_astropy_model_own_their_values(tmp_path: Pa
         assert values.flags.c_contiguous
         assert values.dtype == np.float32
         np.testing.assert_array_equal(values, da.Array.compute(ds[name].data))
+
+
+def test_component_coordinates_compute_with_one_read(tmp_path: Path) -> None:
+    """A wavelength read as a component keeps the one-read compute of the full read."""
+    path = tmp_path / "l2.fits"
+    write_level2(path)
+    full = FitsImageFormatter().read(str(path))["wavelength"].values
+    component = FitsImageFormatter().read(str(path), component="wavelength")
+    with _TaskCounter() as counter:
+        np.testing.assert_array_equal(component.values, full)
+        assert counter.count == 0

@@ -213,7 +213,9 @@ def open_fits(
     if component is None:
         return ds
     if component in coords:
-        return ds.coords[component].copy()
+        # A shallow copy: its own DataArray, over the same lazy array (whose one-chunk
+        # ``compute`` reads directly; a deep copy would make it a dask copy task).
+        return ds.coords[component].copy(deep=False)
     return ds[component]
 
 

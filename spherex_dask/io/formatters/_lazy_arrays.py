@@ -110,7 +110,10 @@ class DirectCompute:
     Parameters
     ----------
     array
-        The array (held by a weak reference: this object lives in its ``__dict__``).
+        The array (held by a weak reference: this object lives in its ``__dict__``, and a
+        strong one would make a reference cycle of every plane read). Unlike a bound method,
+        ``x.compute`` saved apart therefore works only while ``x`` exists; called after,
+        it raises ``ReferenceError``.
     call
         The chunk's task, ``(function, *arguments)``.
     """
@@ -126,7 +129,10 @@ class DirectCompute:
         """The array, which must still exist."""
         array = self._array()
         if array is None:  # only reachable through a saved reference to us
-            raise ReferenceError("the dask array of this compute() no longer exists")
+            raise ReferenceError(
+                f"dask array {self._name!r} of this compute() no longer exists: keep a "
+                "reference to the array and call its compute()"
+            )
         return array
 
     def __call__(self, **kwargs: Any) -> Any:
