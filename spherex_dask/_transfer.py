@@ -160,8 +160,10 @@ def import_datasets(
         certification that overlaps one here, or a collection of another type here;
         nothing was registered or transferred.
     MissingCollectionError, CollectionError
-        If a chain of the export lists a collection that is neither in the export nor here,
-        or exists here with other members; nothing was registered or transferred.
+        If a chain of the export lists a collection that is neither here nor defined by the
+        export (only in exports made before chain members' types were saved; a member with
+        no dataset in the export is made empty), or exists here with other members; nothing
+        was registered or transferred.
     """
     from .dimensions import DimensionUniverse
 
@@ -239,10 +241,16 @@ def _import_associations(butler: Butler, associations: list[dict[str, Any]]) -> 
 
 
 def _chains_to_json(butler: Butler, names: Sequence[str]) -> list[dict[str, Any]]:
-    """The members of the CHAINED collections ``names`` and of the chains among their members,
-    each chain after the chains it contains."""
+    """The members (with their types) of the CHAINED collections ``names`` and of the chains
+    among their members, each chain after the chains it contains.
+
+    The types let the import make a member of which the export holds no dataset (a run or
+    CALIBRATION collection left out by the dataset types or ``--where`` chosen) as an empty
+    collection, rather than fail.
+    """
     registry = butler.registry
     members: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
 
     def visit(name: str) -> None:
         if name in members:
@@ -256,35 +264,45 @@ def _chains_to_json(butler: Butler, names: Sequence[str]) -> list[dict[str, Any]
             )
         children = list(registry.get_collection_chain(name))
         for child in children:
-            if registry.get_collection_type(child) is CollectionType.CHAINED:
+            kinds[child] = registry.get_collection_type(child).name
+            if kinds[child] == CollectionType.CHAINED.name:
                 visit(child)
         members[name] = children
 
     for name in names:
         visit(name)
-    return [{"name": name, "members": children} for name, children in members.items()]
+    return [
+        {"name": name, "members": children, "member_types": {c: kinds[c] for c in children}}
+        for name, children in members.items()
+    ]
 
 
 def _import_chains(butler: Butler, chains: list[dict[str, Any]], directory: Path) -> None:
     """Make the export's CHAINED collections (inner chains first); a chain that exists here
-    must list the same members.
+    must list the same members. A member that is not here yet is made empty, with the type
+    the export gives it.
 
     Raises
     ------
     MissingCollectionError
-        If a member is neither in the export nor here.
+        If a member is neither here nor in the export (an export made before the members'
+        types were saved).
     CollectionError
         If the chain exists here with other members (or is not a chain here).
     """
     registry = butler.registry
     for chain in chains:
         name, members = chain["name"], tuple(chain["members"])
+        kinds = chain.get("member_types", {})
         missing = []
         for member in members:
             try:
                 registry.get_collection_type(member)
             except MissingCollectionError:
-                missing.append(member)
+                if member not in kinds:
+                    missing.append(member)
+                    continue
+                registry.register_collection(member, CollectionType[kinds[member]])
         if missing:
             raise MissingCollectionError(
                 f"Chain {name!r} of the export in {str(directory)!r} lists {missing}, which "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -404,8 +405,44 @@ def test_export_import_keeps_chains(butler: Butler, tmp_path: Path) -> None:
     assert clash.registry.get_collection_chain("inner") == ()
 
     butler.export(raws, tmp_path / "raws-only", chains=["outer"])  # darkr's datasets stay
+    index = tmp_path / "raws-only" / "export.json"
+    saved = index.read_text()
+    old = json.loads(saved)  # as written before the members' types were saved
+    for chain in old["chains"]:
+        del chain["member_types"]
+    index.write_text(json.dumps(old))
     with pytest.raises(MissingCollectionError, match=r"'darkr'.* neither in the export"):
         Butler.create(tmp_path / "third").import_(tmp_path / "raws-only")
+    index.write_text(saved)
+    third = Butler(tmp_path / "third")
+    assert len(third.import_(tmp_path / "raws-only")) == len(raws)
+    assert third.registry.get_collection_chain("outer") == ("inner", "darkr")
+    assert third.registry.get_collection_type("darkr") is CollectionType.RUN
+
+
+def test_export_import_makes_chain_members_without_datasets(
+    butler: Butler, tmp_path: Path
+) -> None:
+    """A chain's RUN, TAGGED and CALIBRATION members of which the export holds no dataset
+    (left out by the dataset types chosen) are made empty by the import, so the chain can be
+    made in a new repository; one that exists here is left as it is."""
+    from spherex_dask.types import CollectionType
+
+    registry = butler.registry
+    raws = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    registry.register_collection("calib", CollectionType.CALIBRATION)
+    registry.register_collection("best", CollectionType.TAGGED)
+    registry.register_collection("out", CollectionType.CHAINED)
+    registry.set_collection_chain("out", ["rawexpr", "darkr", "best", "calib"])
+    butler.export(raws, tmp_path / "exp", chains=["out"])
+
+    other = Butler.create(tmp_path / "other")
+    assert len(other.import_(tmp_path / "exp")) == len(raws)
+    assert other.registry.get_collection_chain("out") == ("rawexpr", "darkr", "best", "calib")
+    kinds = {n: other.registry.get_collection_type(n) for n in ("darkr", "best", "calib")}
+    assert kinds == {"darkr": CollectionType.RUN, "best": CollectionType.TAGGED,
+                     "calib": CollectionType.CALIBRATION}  # fmt: skip
+    assert other.find_dataset("raw", raws[0].data_id, collections="out") == raws[0]
 
 
 def test_export_to_relative_directory(butler: Butler, tmp_path: Path,
