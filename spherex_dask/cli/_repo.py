@@ -567,7 +567,12 @@ def export(
         )
     )  # fmt: skip
     named = split_collections(collections) if chains else []
-    chained = [c for c in named if butler.registry.get_collection_type(c) is CollectionType.CHAINED]
+    # Names and glob patterns, as --collections takes them for the query.
+    chained = (
+        butler.registry.query_collections(named, collection_types=[CollectionType.CHAINED])
+        if named
+        else []
+    )
     path = butler.export(refs, directory, chains=chained)
     with_chains = f" with chain(s) {', '.join(chained)}" if chained else ""
     click.echo(f"Exported {len(refs)} dataset(s){with_chains} to {path}")

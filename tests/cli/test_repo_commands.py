@@ -218,6 +218,18 @@ def test_export_import_a_chain(repo: Path, tmp_path: Path) -> None:
     assert "rawexpr" in names
 
 
+def test_export_collections_glob_takes_chains(repo: Path, tmp_path: Path) -> None:
+    """export --collections takes glob patterns as the query does, and saves the chains they
+    match (looking a pattern up as a collection name failed the export)."""
+    run("collection-chain", repo, "both", "rawexpr", "darkr")
+    out = run("export", repo, tmp_path / "exp", "raw", "--collections", "raw*,bo*")
+    assert "Exported 4 dataset(s) with chain(s) both" in out
+    run("create", tmp_path / "other")
+    run("import", tmp_path / "other", tmp_path / "exp")
+    rows = json.loads(run("query-collections", tmp_path / "other", "both", "--format", "json"))
+    assert [r["type"] for r in rows] == ["CHAINED"]
+
+
 def test_ingest_files_with_regex_and_header(repo: Path, sim_dir: Path) -> None:
     """ingest-files maps names and header keywords to data IDs; a mis-named file fails all."""
     files = sorted(sim_dir.glob("sim_exposure_*_array_*.fits"))
