@@ -25,6 +25,7 @@ leaf also inherits the matching built-in exception, so generic ``except LookupEr
     ├── QueryError(ValueError)
     │   ├── QuerySyntaxError               carries .column (1-based) of the bad token
     │   └── UnknownNameError(LookupError)  lists the names that exist
+    │       └── DimensionNotInQueryError   a dimension the dataset type (or query) lacks
     ├── RegistryBusyError(TimeoutError)    another process kept the registry locked too long
     ├── DatastoreError(OSError)
     │   ├── FileMissingError(FileNotFoundError)
@@ -57,6 +58,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetTypeConflictError",
     "DatasetTypeError",
+    "DimensionNotInQueryError",
     "DatastoreError",
     "DimensionError",
     "FileMissingError",
@@ -183,6 +185,11 @@ class QuerySyntaxError(QueryError):
 
 class UnknownNameError(QueryError, LookupError):
     """A query expression names an unknown dimension, field or bind parameter."""
+
+
+class DimensionNotInQueryError(UnknownNameError):
+    """A query expression names a dimension that the query (its dataset type) does not have,
+    such as ``detector`` for a dataset type without dimensions."""
 
 
 class RegistryBusyError(SpherexDaskError, TimeoutError):

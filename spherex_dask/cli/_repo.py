@@ -111,11 +111,8 @@ def _check_no_calibration_search(
     )
     if not calibrations:
         return
-    types = (
-        [registry.get_dataset_type(name) for name in dataset_types]
-        if dataset_types
-        else registry.query_dataset_types("*")
-    )
+    # Names and patterns (an unknown name matches nothing here; the query itself says so).
+    types = [t for name in dataset_types or ("*",) for t in registry.query_dataset_types(name)]
     calibration_types = [t.name for t in types if t.is_calibration]
     if not calibration_types:
         return

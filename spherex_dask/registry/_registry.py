@@ -19,7 +19,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from ..dimensions import DimensionUniverse
-from ..errors import CollectionError, ConfigError, QueryError, UniverseMismatchError
+from ..errors import (
+    CollectionError,
+    ConfigError,
+    DimensionNotInQueryError,
+    QueryError,
+    UniverseMismatchError,
+)
 from ..types import (
     CollectionType,
     DataId,
@@ -779,6 +785,55 @@ class Registry:
                 out.append(self._dataset_types.resolve(conn, item))
         return out
 
+    def _dataset_selects(
+        self,
+        dataset_types: Any,
+        types: list[tuple[int, DatasetType]],
+        path: SearchPath,
+        **options: Any,
+    ) -> list[tuple[DatasetType, sa.Select[Any]]]:
+        """The dataset query of each of ``types`` (``options``: where, bind, data_id,
+        find_first).
+
+        When the types were chosen by ``...`` or patterns, a type without a dimension that
+        ``where`` names (``detector`` for ``packages``) cannot match and is left out, unless
+        every type is. A type named explicitly gets the error, naming it.
+
+        Raises
+        ------
+        DimensionNotInQueryError
+            Naming the dataset type and the dimension it does not have.
+        """
+        by_pattern = dataset_types is ... or (
+            not isinstance(dataset_types, DatasetType)
+            and all(
+                isinstance(t, str) and is_pattern(t)
+                for t in ([dataset_types] if isinstance(dataset_types, str) else dataset_types)
+            )
+        )
+        selects = []
+        errors: list[DimensionNotInQueryError] = []
+        for type_id, dataset_type in types:
+            try:
+                stmt = self._queries.dataset_select(type_id, dataset_type, path, **options)
+            except DimensionNotInQueryError as err:
+                dims = ", ".join(dataset_type.dimensions) or "none"
+                error = DimensionNotInQueryError(
+                    f"Dataset type {dataset_type.name!r} (dimensions: {dims}) cannot match "
+                    f"the query: {err} Name dataset types that have it, or leave it out of "
+                    "the query."
+                )
+                if not by_pattern:
+                    raise error from err
+                errors.append(error)
+                continue
+            selects.append((dataset_type, stmt))
+        if errors and not selects:
+            raise errors[0]
+        if errors:
+            logger.debug("Left out dataset types that cannot match the query: %s", errors)
+        return selects
+
     def query_datasets(
         self,
         dataset_types: DatasetTypeArg | Iterable[DatasetTypeArg] | EllipsisType,
@@ -802,15 +857,10 @@ class Registry:
         with self._db.read() as conn:
             types = self._dataset_types_arg(conn, dataset_types)
             path = self._search_path(conn, collections)
-        selects = [
-            (
-                dt,
-                self._queries.dataset_select(
-                    tid, dt, path, where=where, bind=bind, data_id=constraint, find_first=find_first
-                ),
-            )
-            for tid, dt in types
-        ]
+        selects = self._dataset_selects(
+            dataset_types, types, path, where=where, bind=bind, data_id=constraint,
+            find_first=find_first,
+        )  # fmt: skip
         return itertools.chain.from_iterable(
             self._db.stream(stmt, self._datasets.ref_converter(dt)) for dt, stmt in selects
         )
@@ -837,16 +887,12 @@ class Registry:
         total = 0
         with self._db.read() as conn:
             path = self._search_path(conn, collections)
-            for type_id, dataset_type in self._dataset_types_arg(conn, dataset_types):
-                stmt = self._queries.dataset_select(
-                    type_id,
-                    dataset_type,
-                    path,
-                    where=where,
-                    bind=bind,
-                    data_id=constraint,
-                    find_first=find_first,
-                )
+            types = self._dataset_types_arg(conn, dataset_types)
+            selects = self._dataset_selects(
+                dataset_types, types, path, where=where, bind=bind, data_id=constraint,
+                find_first=find_first,
+            )  # fmt: skip
+            for _, stmt in selects:
                 count = sa.select(sa.func.count()).select_from(stmt.subquery())
                 total += int(conn.scalar(count) or 0)
         return total

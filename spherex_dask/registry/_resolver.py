@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..dimensions import DimensionUniverse
-from ..errors import UnknownNameError
+from ..errors import DimensionNotInQueryError, UnknownNameError
 from ..types import DataId
 from ._records import ElementLayout
 from ._schema import RegistryTables
@@ -61,9 +61,9 @@ class DimensionResolver:
                 f"Unknown name {element!r}; dimensions are: {', '.join(self.universe.elements)} "
                 "(use element.field for metadata, e.g. exposure.obs_id)."
             )
-        return UnknownNameError(
+        return DimensionNotInQueryError(
             f"Dimension {element!r} is not part of this query, whose dimensions are "
-            f"{', '.join(self.key_columns)}."
+            f"{', '.join(self.key_columns) or 'none'}."
         )
 
     def resolve(self, element: str, field: str | None) -> ColumnTerm | TimespanTerm:

@@ -35,6 +35,7 @@ from ..errors import (
     DatasetTypeConflictError,
     DatasetTypeError,
     DimensionError,
+    DimensionNotInQueryError,
     MissingCollectionError,
     MissingDatasetTypeError,
     QueryError,
@@ -810,6 +811,25 @@ class RegistryTests:
         with pytest.raises(DatasetConflictError, match=r"'cfg' already exist in run 'r'"):
             reg.insert_datasets("cfg", [{}], "r")
         assert reg.find_dataset("cfg", {}, collections="r") == first
+
+    def test_where_on_a_dimension_some_types_lack(
+        self, reg: Registry, raws: list[DatasetRef]
+    ) -> None:
+        """With every type (or a pattern), a type without a dimension the expression names
+        cannot match and is left out; named, or when no type has it, it is an error naming
+        the type."""
+        reg.register_dataset_type(DatasetType(name="cfg", dimensions=(), storage_class="X"))
+        reg.insert_datasets("cfg", [{}], "raw/run1")
+        where = "detector = 3 AND exposure = 2"
+        found = list(reg.query_datasets(..., collections="raw/run1", where=where))
+        assert [(r.dataset_type.name, r.data_id["detector"]) for r in found] == [("raw", 3)]
+        assert reg.count_datasets(..., collections="raw/run1", where=where) == 1
+        assert len(list(reg.query_datasets(["r*", "c*"], collections="raw/run1", where=where))) == 1
+        with pytest.raises(DimensionNotInQueryError, match=r"'cfg' \(dimensions: none\)"):
+            reg.query_datasets("cfg", collections="raw/run1", where=where)
+        with pytest.raises(DimensionNotInQueryError, match="'cfg'"):
+            reg.count_datasets("c*", collections="raw/run1", where=where)
+        assert len(list(reg.query_datasets(..., collections="raw/run1"))) == len(raws) + 1
 
     def test_query_associations(
         self, reg: Registry, darks: tuple[list[DatasetRef], list[DatasetRef]]

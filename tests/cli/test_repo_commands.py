@@ -265,6 +265,10 @@ def test_default_collections_after_certify(repo: Path, tmp_path: Path) -> None:
     assert "find_first" not in out
     assert len(json.loads(run("query-datasets", repo, "dark", "--collections", "calib",
                               "--find-all", "--format", "json"))) == 2
+    # A pattern naming no calibration type searches first matches (it was "not registered").
+    assert len(json.loads(run("query-datasets", repo, "ra*", "--collections", "rawexpr,calib",
+                              "--format", "json"))) == 4  # fmt: skip
+    assert "--find-all" in run("query-datasets", repo, "d*", "--collections", "calib", ok=False)
 
 
 def test_query_datasets_in_empty_repository(tmp_path: Path) -> None:
