@@ -182,7 +182,12 @@ def import_datasets(
         with registry.transaction():
             refs, items = _register_export(butler, index, directory)
             registry.import_datasets(refs)  # datasets here already: an error before any copy
-            locations = butler.datastore.prepare_ingest(items, transfer=transfer)
+            # Each file is checked as readable by the formatter it was written with (one
+            # all-or-nothing transfer per formatter; the clean-up undoes earlier groups too).
+            for formatter, group in _by_formatter(butler, items).items():
+                locations += butler.datastore.prepare_ingest(
+                    group, transfer=transfer, formatter=formatter
+                )
             registry.insert_locations(locations)
             _import_associations(butler, index.get("associations", []))
             if chains:
@@ -325,9 +330,9 @@ def _import_chains(butler: Butler, chains: list[dict[str, Any]], directory: Path
 
 def _register_export(
     butler: Butler, index: dict[str, Any], directory: Path
-) -> tuple[list[DatasetRef], list[tuple[str, DatasetRef]]]:
+) -> tuple[list[DatasetRef], list[tuple[str, DatasetRef, str | None]]]:
     """Register the export's dimension records, dataset types and runs; return its refs and
-    the (file, ref) pairs to transfer."""
+    the (file, ref, formatter recorded) triples to transfer."""
     registry = butler.registry
     for element in registry.universe.elements:
         raw = index["dimension_records"].get(element, [])
@@ -352,7 +357,7 @@ def _register_export(
     for run in index["runs"]:
         registry.register_run(run)
     refs: list[DatasetRef] = []
-    items: list[tuple[str, DatasetRef]] = []
+    items: list[tuple[str, DatasetRef, str | None]] = []
     for d in index["datasets"]:
         data_id = registry.expand_data_id(
             d["data_id"], dimensions=types[d["dataset_type"]].dimensions
@@ -364,5 +369,20 @@ def _register_export(
             run=d["run"],
         )
         refs.append(ref)
-        items.extend((str(directory / f), ref) for f in d["files"])
+        formatters = d.get("formatters") or [None] * len(d["files"])
+        items.extend(
+            (str(directory / f), ref, name) for f, name in zip(d["files"], formatters, strict=True)
+        )
     return refs, items
+
+
+def _by_formatter(
+    butler: Butler, items: list[tuple[str, DatasetRef, str | None]]
+) -> dict[str | None, list[tuple[str, DatasetRef]]]:
+    """The (file, ref) pairs to transfer, by the formatter recorded at export (None: unknown
+    here, or not recorded: the datastore chooses from the file's content)."""
+    groups: dict[str | None, list[tuple[str, DatasetRef]]] = {}
+    for path, ref, name in items:
+        known = name if name in butler.datastore.formatters else None
+        groups.setdefault(known, []).append((path, ref))
+    return groups

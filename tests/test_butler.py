@@ -322,6 +322,32 @@ def test_export_import(butler: Butler, tmp_path: Path) -> None:
                                   butler.get(imported[0]).image.values)
 
 
+def test_import_checks_each_file_with_its_recorded_formatter(
+    butler: Butler, sim, tmp_path: Path
+) -> None:
+    """FITS raws and a zarr store come in together, each checked as its recorded format; a
+    damaged file in the export is named, with no advice about options import does not have,
+    and nothing is registered."""
+    dt = DatasetType(name="calexp", dimensions=("instrument", "exposure", "detector"),
+                     storage_class="SpectralImage")  # fmt: skip
+    made = butler.put(butler.get("raw", raw_id(sim)), dt, raw_id(sim), run="out")
+    raws = list(butler.query_datasets("raw", collections=["rawexpr"]))
+    butler.export([made, *raws], tmp_path / "exp")
+    other = Butler.create(tmp_path / "other")
+    other.import_(tmp_path / "exp")
+    np.testing.assert_array_equal(other.get(made).image.values, butler.get(made).image.values)
+
+    butler.export(raws, tmp_path / "exp2")
+    damaged = next((tmp_path / "exp2").rglob("*.fits"))
+    damaged.write_bytes(damaged.read_bytes()[:5000])
+    third = Butler.create(tmp_path / "third")
+    with pytest.raises(IngestError, match=rf"{damaged.name}.*not readable as 'fits'") as info:
+        third.import_(tmp_path / "exp2")
+    assert "formatter=" not in str(info.value)
+    assert third.registry.query_dataset_types("*") == []
+    assert not list((tmp_path / "third").rglob("*.fits"))
+
+
 def test_export_import_keeps_certifications_and_tags(
     butler: Butler, sim, tmp_path: Path
 ) -> None:
