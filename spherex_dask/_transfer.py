@@ -14,6 +14,7 @@ from .errors import (
     CollectionError,
     CollectionTypeError,
     ConfigError,
+    DatasetConflictError,
     DatastoreError,
     MissingCollectionError,
 )
@@ -181,7 +182,15 @@ def import_datasets(
     try:
         with registry.transaction():
             refs, items = _register_export(butler, index, directory)
-            registry.import_datasets(refs)  # datasets here already: an error before any copy
+            try:  # datasets here already: an error before any copy
+                registry.import_datasets(refs)
+            except DatasetConflictError as err:
+                raise DatasetConflictError(
+                    f"{err} Repository {str(butler.root)!r} holds datasets of the export in "
+                    f"{str(directory)!r} already (was it imported before?); the import adds all "
+                    "of an export or nothing: export again without them (other dataset types, "
+                    "collections or --where) to add the rest."
+                ) from err
             # Each file is checked as readable by the formatter it was written with (one
             # all-or-nothing transfer per formatter; the clean-up undoes earlier groups too).
             for formatter, group in _by_formatter(butler, items).items():

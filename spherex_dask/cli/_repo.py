@@ -117,7 +117,7 @@ def _check_no_calibration_search(
     if not calibration_types:
         return
     advice = (
-        "add --find-all to list every certified dataset with its run"
+        "add --find-all to select every certified dataset (each with its run)"
         if find_all_option
         else "name the RUN collection(s) holding the datasets instead"
     )
