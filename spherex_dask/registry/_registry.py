@@ -854,6 +854,7 @@ class Registry:
         constraint = dict(
             data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs
         )
+        dataset_types = _listed(dataset_types)  # read twice: resolved, then told apart
         with self._db.read() as conn:
             types = self._dataset_types_arg(conn, dataset_types)
             path = self._search_path(conn, collections)
@@ -885,6 +886,7 @@ class Registry:
             data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs
         )
         total = 0
+        dataset_types = _listed(dataset_types)  # read twice: resolved, then told apart
         with self._db.read() as conn:
             path = self._search_path(conn, collections)
             types = self._dataset_types_arg(conn, dataset_types)
@@ -975,3 +977,10 @@ class Registry:
         """Delete the location records of datasets."""
         ids = list(dataset_ids)
         self._db.write(lambda c: self._locations.remove(c, ids))
+
+
+def _listed(dataset_types: Any) -> Any:
+    """``dataset_types`` as given, with an iterable of several made a list (read more than once)."""
+    if dataset_types is ... or isinstance(dataset_types, str | DatasetType):
+        return dataset_types
+    return list(dataset_types)
