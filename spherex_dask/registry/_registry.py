@@ -767,14 +767,17 @@ class Registry:
                 return record.timespan
         return None
 
-    def _dataset_types_arg(
+    def _chosen_dataset_types(
         self, conn: sa.Connection, dataset_types: Any
-    ) -> list[tuple[int, DatasetType]]:
+    ) -> tuple[list[tuple[int, DatasetType]], bool]:
+        """The (id, type) pairs ``dataset_types`` names, and whether every one of them was
+        chosen by ``...`` or a pattern (none was named explicitly)."""
         if dataset_types is ...:
             dataset_types = ["*"]
         elif isinstance(dataset_types, str | DatasetType):
             dataset_types = [dataset_types]
         out = []
+        by_pattern = True
         for item in dataset_types:
             if isinstance(item, str) and is_pattern(item):
                 out += [
@@ -783,12 +786,13 @@ class Registry:
                 ]
             else:
                 out.append(self._dataset_types.resolve(conn, item))
-        return out
+                by_pattern = False
+        return out, by_pattern
 
     def _dataset_selects(
         self,
-        dataset_types: Any,
         types: list[tuple[int, DatasetType]],
+        by_pattern: bool,
         path: SearchPath,
         **options: Any,
     ) -> list[tuple[DatasetType, sa.Select[Any]]]:
@@ -804,13 +808,6 @@ class Registry:
         DimensionNotInQueryError
             Naming the dataset type and the dimension it does not have.
         """
-        by_pattern = dataset_types is ... or (
-            not isinstance(dataset_types, DatasetType)
-            and all(
-                isinstance(t, str) and is_pattern(t)
-                for t in ([dataset_types] if isinstance(dataset_types, str) else dataset_types)
-            )
-        )
         selects = []
         errors: list[DimensionNotInQueryError] = []
         for type_id, dataset_type in types:
@@ -854,12 +851,11 @@ class Registry:
         constraint = dict(
             data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs
         )
-        dataset_types = _listed(dataset_types)  # read twice: resolved, then told apart
         with self._db.read() as conn:
-            types = self._dataset_types_arg(conn, dataset_types)
+            types, by_pattern = self._chosen_dataset_types(conn, dataset_types)
             path = self._search_path(conn, collections)
         selects = self._dataset_selects(
-            dataset_types, types, path, where=where, bind=bind, data_id=constraint,
+            types, by_pattern, path, where=where, bind=bind, data_id=constraint,
             find_first=find_first,
         )  # fmt: skip
         return itertools.chain.from_iterable(
@@ -886,12 +882,11 @@ class Registry:
             data_id.to_dict() if isinstance(data_id, DataId) else data_id or {}, **kwargs
         )
         total = 0
-        dataset_types = _listed(dataset_types)  # read twice: resolved, then told apart
         with self._db.read() as conn:
             path = self._search_path(conn, collections)
-            types = self._dataset_types_arg(conn, dataset_types)
+            types, by_pattern = self._chosen_dataset_types(conn, dataset_types)
             selects = self._dataset_selects(
-                dataset_types, types, path, where=where, bind=bind, data_id=constraint,
+                types, by_pattern, path, where=where, bind=bind, data_id=constraint,
                 find_first=find_first,
             )  # fmt: skip
             for _, stmt in selects:
@@ -921,7 +916,7 @@ class Registry:
             if collections is None:
                 raise QueryError("query_data_ids: 'datasets' needs 'collections' to search in.")
             with self._db.read() as conn:
-                types = self._dataset_types_arg(conn, datasets)
+                types, _ = self._chosen_dataset_types(conn, datasets)
                 path = self._search_path(conn, collections)
         return self._queries.data_ids(
             _names(dimensions) or (), where=where, bind=bind, data_id=data_id, datasets=types, path=path
@@ -977,10 +972,3 @@ class Registry:
         """Delete the location records of datasets."""
         ids = list(dataset_ids)
         self._db.write(lambda c: self._locations.remove(c, ids))
-
-
-def _listed(dataset_types: Any) -> Any:
-    """``dataset_types`` as given, with an iterable of several made a list (read more than once)."""
-    if dataset_types is ... or isinstance(dataset_types, str | DatasetType):
-        return dataset_types
-    return list(dataset_types)

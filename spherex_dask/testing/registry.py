@@ -829,6 +829,8 @@ class RegistryTests:
             reg.query_datasets("cfg", collections="raw/run1", where=where)
         with pytest.raises(DimensionNotInQueryError, match="'cfg'"):
             reg.count_datasets("c*", collections="raw/run1", where=where)
+        with pytest.raises(DimensionNotInQueryError, match="'cfg'"):  # named, in a generator
+            reg.query_datasets((n for n in ["raw", "cfg"]), collections="raw/run1", where=where)
         assert len(list(reg.query_datasets(..., collections="raw/run1"))) == len(raws) + 1
 
     def test_query_associations(
