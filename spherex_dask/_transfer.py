@@ -264,12 +264,11 @@ def _chains_to_json(butler: Butler, names: Sequence[str]) -> list[dict[str, Any]
     """
     registry = butler.registry
     members: dict[str, list[str]] = {}
-    kinds: dict[str, str] = {}
+    kinds: dict[str, CollectionType] = {}
 
-    def visit(name: str) -> None:
+    def visit(name: str, kind: CollectionType) -> None:
         if name in members:
             return
-        kind = registry.get_collection_type(name)
         if kind is not CollectionType.CHAINED:
             raise CollectionTypeError(
                 f"{name!r} is a {kind.name} collection: only CHAINED collections are exported "
@@ -278,15 +277,15 @@ def _chains_to_json(butler: Butler, names: Sequence[str]) -> list[dict[str, Any]
             )
         children = list(registry.get_collection_chain(name))
         for child in children:
-            kinds[child] = registry.get_collection_type(child).name
-            if kinds[child] == CollectionType.CHAINED.name:
-                visit(child)
+            kinds[child] = registry.get_collection_type(child)
+            if kinds[child] is CollectionType.CHAINED:
+                visit(child, kinds[child])
         members[name] = children
 
     for name in names:
-        visit(name)
+        visit(name, registry.get_collection_type(name))
     return [
-        {"name": name, "members": children, "member_types": {c: kinds[c] for c in children}}
+        {"name": name, "members": children, "member_types": {c: kinds[c].name for c in children}}
         for name, children in members.items()
     ]
 
