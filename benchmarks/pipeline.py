@@ -26,7 +26,7 @@ graphs for the runs -- is never timed; the page cache is warm for every reader):
    default codecs -- bytes + zstd level 0 -- as the pipeline's zarr formatter writes),
    run serially and as a 2-process ``ProcessPoolExecutor`` (pool start included). Goal: the
    whole ``run`` command within 1.3x of the pool. The command and the pool are measured in
-   3 paired rounds (1 with ``--quick``), back to back and in mirrored order (pool, command,
+   5 paired rounds (1 with ``--quick``), back to back and in mirrored order (pool, command,
    pool as a command; then the reverse), and the goal's ratio is the median of the rounds'
    ratios: the host's speed drifts by more than the goal's margin within minutes. Reference
    rows: the pool loop run as a whole command too (``python benchmarks/pipeline.py
@@ -126,7 +126,7 @@ class Plan:
     rounds: int
 
 
-FULL = Plan(4, (1, 2, 3, 4, 5, 6), 2040, 50, 256, (1667, 16667), (5.0, 60.0), True, 3)
+FULL = Plan(4, (1, 2, 3, 4, 5, 6), 2040, 50, 256, (1667, 16667), (5.0, 60.0), True, 5)
 QUICK = Plan(1, (1, 2), 256, 2, 64, (17, 167), (5.0, 60.0), False, 1)
 
 

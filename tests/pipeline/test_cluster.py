@@ -80,6 +80,45 @@ def test_local_client_runs_tasks_and_closes_its_cluster():
     assert cluster.status.name == "closed"
 
 
+def _worker_intervals(dask_worker: distributed.Worker) -> dict[str, object]:
+    """The periodic work of the worker running this (``client.run`` passes it)."""
+    worker = dask_worker
+    return {
+        "tick": worker._tick_interval,
+        "monitor": worker.periodic_callbacks["monitor"].callback_time,
+        "profile": worker.periodic_callbacks["profile"].callback_time,
+        "config": {key: dask.config.get(key) for key in _cluster.LOCAL_INTERVALS},
+    }
+
+
+@pytest.mark.integration
+def test_local_cluster_does_its_periodic_work_less_often_than_distributed_defaults():
+    with make_client(n_workers=1) as client:
+        (seen,) = client.run(_worker_intervals).values()
+        scheduler = client.cluster.scheduler
+        assert scheduler._tick_interval == pytest.approx(0.2)
+        assert scheduler.periodic_callbacks["monitor"].callback_time == pytest.approx(1000)
+    assert seen["config"] == _cluster.LOCAL_INTERVALS
+    assert seen["tick"] == pytest.approx(0.2)
+    assert seen["monitor"] == pytest.approx(1000)
+    assert seen["profile"] == pytest.approx(100)
+    # Only the cluster's own processes: this process's configuration is as it was.
+    defaults = dask.config.merge(*dask.config.defaults)
+    for key in _cluster.LOCAL_INTERVALS:
+        assert dask.config.get(key) == dask.config.get(key, config=defaults)
+
+
+@pytest.mark.integration
+def test_local_cluster_keeps_intervals_set_in_the_dask_config():
+    with dask.config.set({"distributed.admin.tick.interval": "50ms"}):
+        assert "distributed.admin.tick.interval" not in _cluster.local_intervals()
+        with make_client(n_workers=1) as client:
+            (seen,) = client.run(_worker_intervals).values()
+    assert seen["tick"] == pytest.approx(0.05)
+    assert seen["config"]["distributed.admin.tick.interval"] == "50ms"
+    assert seen["profile"] == pytest.approx(100)  # the keys left alone still change
+
+
 def _fetch(url: str) -> tuple[int, str, str]:
     """Status, final URL (after redirects) and body of a GET."""
     try:
