@@ -269,16 +269,23 @@ def dashboard_link(client: distributed.Client) -> str | None:
     return link or None
 
 
-def cache_processor_name() -> str:
-    """``platform.uname().processor``, computed now and kept by ``platform`` for the process.
+def cache_host_facts() -> None:
+    """Compute now what distributed asks of this host once per process, and keep it.
 
-    distributed reads it (one ``uname -p`` subprocess the first time) in each process as a
-    scheduler, worker or client starts. The worker fork server calls this before it forks
-    the workers (see ``_warmup``), which then inherit the answer: one subprocess instead of
-    one per worker. A local cluster calls it before it starts, in the thread that starts
-    it, so that the command's client does not run it once the workers are up.
+    As a scheduler, worker or client starts, distributed reads ``platform.uname().processor``
+    (one ``uname -p`` subprocess the first time) and, as a worker registers, the installed
+    versions of about 20 packages (``distributed.versions.get_versions``, about 8 ms the first
+    time: ``importlib.metadata`` scans ``site-packages``); both answers are then kept for the
+    process. The worker fork server calls this before it forks the workers (see
+    ``_warmup``), which inherit the answers instead of each computing them as it registers. A
+    local cluster calls it before it starts, in the thread that starts it, so that neither
+    the scheduler (which compares each new worker's versions with its own) nor the command's
+    client computes them once the workers are up.
     """
-    return platform.uname().processor
+    from distributed.versions import get_versions
+
+    platform.uname().processor  # noqa: B018 (computed on first access, then kept)
+    get_versions()
 
 
 def local_intervals() -> dict[str, str]:
@@ -307,7 +314,7 @@ def _local_client(
 def _start_local_client(
     n_workers: int | None, threads_per_worker: int, memory_limit: str | None
 ) -> distributed.Client:
-    cache_processor_name()
+    cache_host_facts()
     if n_workers is None:
         n_workers = min(CPU_COUNT, 4)
     if server_started() and hasattr(distributed.utils, "_forkserver_preload_set"):

@@ -16,7 +16,7 @@ import xarray  # noqa: F401
 
 from ..io.formatters import _fits_dataset, _zarr_io  # noqa: F401
 from . import _worker, tasks  # noqa: F401
-from ._cluster import cache_processor_name
+from ._cluster import cache_host_facts
 
-# In the fork server, before any worker is forked: the workers inherit the answer.
-cache_processor_name()
+# In the fork server, before any worker is forked: the workers inherit the answers.
+cache_host_facts()

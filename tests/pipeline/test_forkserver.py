@@ -31,7 +31,9 @@ def probe():
     # settings from; a forked worker has the fork server's.
     with open("/proc/self/environ", "rb") as f:
         start_env = [v.split(b"=", 1)[0].decode() for v in f.read().split(b"\\0") if v]
+    from distributed.versions import _version_cached
     return {"pid": os.getpid(), "ppid": os.getppid(), "xarray": "xarray" in sys.modules,
+            "versions": _version_cached.cache_info()._asdict(),
             "env": {k: os.environ.get(k) for k in keys},
             "malloc_trim": "MALLOC_TRIM_THRESHOLD_" in start_env}
 
@@ -84,6 +86,11 @@ def test_workers_are_forked_from_a_warm_server_and_restarted_from_it():
     assert second["ppid"] == first["ppid"]
     assert first["xarray"]  # preloaded by the server
     assert second["xarray"]
+    # The package versions each worker sends as it registers were looked up by the server
+    # (the misses) and inherited: the worker's own lookups were all hits.
+    for worker in (first, second):
+        assert worker["versions"]["misses"] > 0
+        assert worker["versions"]["hits"] >= worker["versions"]["misses"]
     # distributed's pre-spawn environment reaches forked workers too ...
     assert first["env"] == {"OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "6640"}
     # ... but for its default MALLOC_TRIM_THRESHOLD_ (see _server_environ): glibc started
