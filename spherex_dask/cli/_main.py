@@ -47,8 +47,10 @@ class LazyGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
     def invoke(self, ctx: click.Context) -> object:
-        """Run the subcommand; after SIGTERM (see ``_signals``), say so and exit 143."""
-        from ._signals import Terminated
+        """Run the subcommand; after SIGTERM (see ``_signals``) or Ctrl-C, say so and exit
+        143 or 130, the statuses shells and batch systems report for those signals (click
+        alone would print "Aborted!" and exit 1)."""
+        from ._signals import INTERRUPTED_STATUS, Terminated
 
         try:
             return super().invoke(ctx)
@@ -58,6 +60,9 @@ class LazyGroup(click.Group):
                 err=True,
             )
             ctx.exit(Terminated.exit_status)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted: the command stopped before it finished.", err=True)
+            ctx.exit(INTERRUPTED_STATUS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:

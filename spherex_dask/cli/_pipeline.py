@@ -360,7 +360,7 @@ def _execute(
         run_quantum_graph,
     )
     from ..pipeline._cluster import dashboard_link
-    from ._signals import Terminated
+    from ._signals import INTERRUPTED_STATUS, Terminated
 
     check_graph(
         graph,
@@ -396,7 +396,7 @@ def _execute(
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (cli._signals.Terminated)
         terminated = isinstance(err, Terminated)
         _echo_interrupted(butler.registry, graph, plan, terminated=terminated)
-        raise SystemExit(Terminated.exit_status if terminated else 130) from None
+        raise SystemExit(Terminated.exit_status if terminated else INTERRUPTED_STATUS) from None
     click.echo(summary.format())
     if plan.replaced_run and opts["prune_replaced"]:
         if summary.ok:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["Terminated", "raise_on_sigterm"]
+__all__ = ["INTERRUPTED_STATUS", "Terminated", "raise_on_sigterm"]
+
+#: Exit status of a command ended by Ctrl-C (128 + SIGINT).
+INTERRUPTED_STATUS = 128 + signal.SIGINT
 
 
 class Terminated(KeyboardInterrupt):

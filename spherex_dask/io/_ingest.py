@@ -6,10 +6,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import IngestError, SpherexDaskError
 from ..types import DatasetLocation, DatasetRef
@@ -139,7 +143,9 @@ def run_ingest(
 
     Copies into a local datastore run on :data:`TRANSFER_THREADS` threads: they wait on the
     disk (reads, writes, fsyncs), not on the CPU. After a failure no further transfer starts;
-    those under way finish and are undone with the others.
+    those under way finish and are undone with the others. An interrupt (Ctrl-C, SIGTERM) is
+    a failure too, wherever it lands until the locations are returned: while the transfers
+    are being handed to the threads, while they run, or after the last one.
     """
     done, failure = _transfer_all(store, plans, mode)
     if failure is not None:
@@ -151,20 +157,24 @@ def run_ingest(
             f"Ingest failed on {_describe(plan.source, plan.ref)}: {err}. "
             f"The {len(done)} transfer(s) already made were undone; nothing was ingested."
         ) from err
-    for plan, used in done:
-        if used == "move":
-            store._moved[plan.final] = plan.source
-    logger.debug("Ingested %d file(s) by %s", len(plans), mode)
-    return [
-        DatasetLocation(
-            dataset_id=p.ref.id,
-            path=p.path,
-            formatter=p.formatter.name,
-            size=p.size,
-            checksum=p.checksum,
-        )
-        for p in plans
-    ]
+    try:
+        for plan, used in done:
+            if used == "move":
+                store._moved[plan.final] = plan.source
+        logger.debug("Ingested %d file(s) by %s", len(plans), mode)
+        return [
+            DatasetLocation(
+                dataset_id=p.ref.id,
+                path=p.path,
+                formatter=p.formatter.name,
+                size=p.size,
+                checksum=p.checksum,
+            )
+            for p in plans
+        ]
+    except BaseException:  # an interrupt after the last transfer
+        _undo(store, done)
+        raise
 
 
 #: Threads copying files into a local datastore.
@@ -181,13 +191,13 @@ def _transfer_all(
 ) -> tuple[list[tuple[IngestPlan, str]], tuple[IngestPlan, BaseException] | None]:
     """The transfers made (with the mode used) and the first failure, if any (plan order)."""
 
-    made: set[str] = set()  # local parent directories made (or found) by this ingest
+    parents: set[str] = set()  # local parent directories made (or found) by this ingest
 
     def one(plan: IngestPlan) -> str:
         parent = os.path.dirname(local_path(plan.final)) if store.is_local else None
-        if parent is not None and parent not in made:
+        if parent is not None and parent not in parents:
             os.makedirs(parent, exist_ok=True)
-            made.add(parent)  # a set's add is atomic: threads may at worst both make it
+            parents.add(parent)  # a set's add is atomic: threads may at worst both make it
         return transfer(
             plan.source,
             plan.final,
@@ -205,24 +215,90 @@ def _transfer_all(
             except BaseException as err:
                 return done, (plan, err)
         return done, None
+    # Each thread records its own transfer as it ends (list.append is atomic).
+    finished: list[tuple[int, str]] = []  # (plan index, mode used)
+
+    def tracked(index: int) -> None:
+        finished.append((index, one(plans[index])))
+
     failure: tuple[IngestPlan, BaseException] | None = None
-    with ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="spherex-dask-ingest") as pool:
-        futures = [pool.submit(one, plan) for plan in plans]
+    futures: list[Future[None]] = []
+    pool = ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="spherex-dask-ingest")
+    try:
+        with _signals_held():
+            for index in range(len(plans)):
+                futures.append(pool.submit(tracked, index))
+        for index, future in enumerate(futures):
+            error = future.exception()
+            if error is not None:
+                failure = (plans[index], error)
+                break
+    except BaseException as err:  # interrupted while handing out the transfers or waiting
+        failure = (plans[0], err)
+    # Those not started never run; those under way end. Both this wait and the list of what
+    # was made run to the end through interrupts: what was made must be known to be undone.
+    _, interrupt = _to_the_end(
+        lambda: pool.shutdown(wait=True, cancel_futures=failure is not None)
+    )
+    made, later = _to_the_end(lambda: [(plans[i], used) for i, used in sorted(finished)])
+    interrupt = interrupt or later
+    if failure is None and interrupt is not None:
+        failure = (plans[-1], interrupt)
+    return done + made, failure
+
+
+#: The signals a command turns into an interrupt (Ctrl-C; SIGTERM, see ``cli._signals``).
+_INTERRUPTS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the transfer threads start; one that came is raised as
+    the block ends (through the handler that was in place).
+
+    ``ThreadPoolExecutor.submit`` queues the transfer, then starts a thread and waits for it.
+    Interrupted there, it never returns the future, and the pool never joins that thread: the
+    transfer would run unseen and never be undone. Python runs signal handlers in the main
+    thread only, between two bytecodes, so the handlers are swapped for one that keeps the
+    signal (blocking the signal would not do: one already received is handled all the same).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only: nothing to hold here
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for interrupt in _INTERRUPTS:
+            if signal.getsignal(interrupt) is not None:  # None: a handler set outside Python
+                previous[interrupt] = signal.signal(interrupt, hold)
+        yield
+    finally:
+        for interrupt, handler in previous.items():
+            signal.signal(interrupt, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)  # raises KeyboardInterrupt (or cli's Terminated)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])
+
+
+T = TypeVar("T")
+
+
+def _to_the_end(step: Callable[[], T]) -> tuple[T, BaseException | None]:
+    """Run ``step`` (which may be run again) until it ends without an interrupt (Ctrl-C,
+    SIGTERM); return its result and the first interrupt, if any."""
+    interrupt: BaseException | None = None
+    while True:
         try:
-            for plan, future in zip(plans, futures, strict=True):
-                error = future.exception()
-                if error is not None:
-                    failure = (plan, error)
-                    break
-        except BaseException as err:  # interrupted while waiting
-            failure = (plans[0], err)
-        if failure is not None:
-            for future in futures:
-                future.cancel()  # those not started never run; the pool waits for the others
-    for plan, future in zip(plans, futures, strict=True):
-        if future.done() and not future.cancelled() and future.exception() is None:
-            done.append((plan, future.result()))
-    return done, failure
+            return step(), interrupt
+        except (KeyboardInterrupt, SystemExit) as err:
+            interrupt = interrupt or err
 
 
 def _undo(store: FileDatastore, done: list[tuple[IngestPlan, str]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -398,3 +399,60 @@ def test_sigterm_during_an_ingest_undoes_it(sim_dir: Path, tmp_path: Path) -> No
     run("ingest-simulated", *args)
     assert len(json.loads(run("query-datasets", root, "dark", "--collections", "darkr",
                               "--format", "json"))) == 2
+
+
+SIGNALLED_IMPORT = """
+import os, signal, sys, threading, time
+import spherex_dask.io._ingest as ingest
+from spherex_dask.cli import main
+
+copied = []
+lock = threading.Lock()
+real_transfer = ingest.transfer
+
+def transfer(*args, **kwargs):  # the second copy sends the signal; the others go on
+    result = real_transfer(*args, **kwargs)
+    with lock:
+        copied.append(args[1])
+        if len(copied) == 2:
+            os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+    time.sleep(0.2)  # copies still under way when the main thread gets the signal
+    return result
+
+ingest.transfer = transfer
+sys.argv = ["spherex-dask", "import", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "message"),
+    [(signal.SIGINT, 130, "Interrupted: "), (signal.SIGTERM, 143, r"Terminated \(SIGTERM\): ")],
+)
+def test_a_signal_during_an_import_undoes_it(
+    repo: Path, tmp_path: Path, signum: int, status: int, message: str
+) -> None:
+    """Ctrl-C or SIGTERM, really sent, while an import copies files on its threads: the
+    copies made and those under way are removed, nothing is registered, the command says so
+    and exits 130 or 143 (a shell's statuses for those signals); the retry imports all."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    run("export", repo, tmp_path / "exp", "--collections", "rawexpr,darkr")
+    target = tmp_path / "other"
+    run("create", target)
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_IMPORT, str(target), str(tmp_path / "exp")],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "SIGNAL": str(int(signum))},
+    )  # fmt: skip
+    assert result.returncode == status, result.stdout + result.stderr
+    assert re.search(message + "the command stopped before it finished", result.stderr)
+    assert "Traceback" not in result.stderr
+    assert not [p for p in target.rglob("*") if p.is_file() and p.suffix == ".fits"]
+    assert run("query-collections", target).strip() == "(no results)"
+    run("import", target, tmp_path / "exp")
+    assert len(json.loads(run("query-datasets", target, "--collections", "rawexpr,darkr",
+                              "--format", "json"))) == 6
