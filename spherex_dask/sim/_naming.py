@@ -24,7 +24,8 @@ level2    ``level2_{PP}_{large:04d}_{small}D{det}_spx_l2b-v{N}-{YYYY}-{DOY}.fits
 ========  ===========================================================================
 
 ``{YYYY}-{DOY}`` of raw and Level-2 names is the (simulated) processing date: the UTC date of
-the files' ``DATE`` card (:func:`processing_time`: raw, the exposure's end; Level-2, 6 h later). Every regex is anchored: match it against a file's base name. Named groups:
+the files' ``DATE`` card (:func:`processing_time`: raw, the exposure's end; Level-2, 6 h
+later). Every regex is anchored: match it against a file's base name. Named groups:
 ``exposure`` (poc names), ``planning_period``, ``large_slew``, ``small_slew`` (IRSA names),
 ``detector`` (all), plus ``version``, ``year``, ``doy`` where the name has them.
 """
